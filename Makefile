@@ -1,0 +1,49 @@
+# One entry point for people and CI. `make test` and `make demo` work from a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+# The CPU build of torch lies on disk on the project's machines; an unpinned torch pulls
+# a multi-GB CUDA build. Override with `make test TORCH_SPEC='torch==2.5.1'`.
+TORCH_SPEC ?= torch==2.13.0
+PIP_FLAGS ?= --disable-pip-version-check --quiet
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: test demo lint typecheck contracts unit venv bench clean proto
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_FLAGS) --upgrade pip
+
+# torch is pinned in the same resolver step as transformers and peft so that they cannot
+# pull a different build.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(PIP_FLAGS) "$(TORCH_SPEC)" -e ".[dev,local]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+contracts: $(STAMP)
+	$(BIN)/lint-imports
+
+unit: $(STAMP)
+	$(BIN)/pytest -p randomly --cov --cov-report=term --cov-report=xml -q
+	$(BIN)/coverage report --include='src/pristine/*' --fail-under=95 --skip-covered >/dev/null || \
+		{ echo "pristine coverage below 95%"; $(BIN)/coverage report --include='src/pristine/*'; exit 1; }
+
+test: lint typecheck contracts unit
+
+demo: $(STAMP)
+	$(BIN)/tinkex demo
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage coverage.xml

@@ -1,0 +1,1 @@
+"""tinkex.local: an embedded Tinker-compatible training and sampling server."""

@@ -1,0 +1,1 @@
+"""tinkex.proto."""
