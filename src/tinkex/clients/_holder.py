@@ -2,48 +2,49 @@
 
 It owns the pristine `Pipeline` (the Tinker manifest, credentials, retries, timeouts), the
 private event-loop thread the clients' coroutines run on, the server session (client config,
-`create_session`, a background heartbeat) and the per-session counters the service expects
-(`model_seq_id` for training clients, `sampling_session_seq_id` for sampling sessions).
+`create_session`, a background heartbeat, the telemetry reporter when enabled) and the
+per-session counters the service expects (`model_seq_id` for training clients,
+`sampling_session_seq_id` for sampling sessions).
 
 Stable API for the clients (`SamplingHolder`/`RestHolder` in sampling.py/rest.py):
-`pipeline`, `api_key`, `base_url`, `run_coroutine_threadsafe(coro) -> APIFuture`,
-`get_client_config()`, `get_session_id()`, `await ensure_session()`,
+`pipeline`, `loop`, `api_key`, `base_url`, `session_id`, `telemetry`,
+`run_coroutine_threadsafe(coro) -> APIFuture`, `run_sync(coro)`, `get_client_config()`,
+`get_session_id()`, `await ensure_session()` (alias `await get_session_id_async()`),
 `await create_sampling_session(model_path=, base_model=)`, `next_model_seq_id()`,
 `next_sampling_session_seq_id()`, `await wait_future(...)`, `get_shadow_holder(...)`,
-`sessionless(...)`, `close()`.
+`sessionless(...)`, `close()`, `await aclose()`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
 import threading
-import warnings
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Self, TypeVar
 
 import anyio
 
 from pristine.adapters.auth import ApiKeyHeader
-from pristine.adapters.registry import PydanticRegistry
 from pristine.context import Context
 from pristine.futures import FuturePolicy, QueueState, poll_future
 from pristine.pipeline import Pipeline
 from pristine.ports.clock import Clock, SystemClock
-from pristine.ports.registry import Encoding
 from pristine.ports.transport import RawResponse, TransportFactory
 from pristine.session import Heartbeat
 from pristine.sync import LoopThread
 from tinkex import types
 from tinkex.api_manifest import load_tinker_manifest
+from tinkex.clients._registry import WireRegistry, tinker_registry
 from tinkex.clients.credentials import resolve_api_key, resolve_base_url
-from tinkex.clients.future import APIFuture
+from tinkex.clients.future import LOOP_THREAD_NAME, APIFuture
+from tinkex.clients.telemetry import TelemetryReporter
 from tinkex.proto.responses import PROTO_RESPONSE_DECODERS, decode_proto_response
-from tinkex.types._base import WireModel
 
-__all__ = ["SDK_VERSION", "ClientHolder", "WireRegistry"]
+__all__ = ["SDK_VERSION", "ClientHolder", "WireRegistry"]  # WireRegistry: re-exported for tests
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -55,15 +56,8 @@ PROTOBUF = "application/x-protobuf"
 _logger = logging.getLogger("tinkex")
 
 
-class WireRegistry(PydanticRegistry):
-    """Encodes request models exactly as the wire wants them (`to_json_bytes`)."""
-
-    def encode(self, type_name: str, value: object, encoding: Encoding) -> bytes:
-        model = self.model(type_name)
-        instance = value if isinstance(value, model) else model.model_validate(value)
-        if isinstance(instance, WireModel):
-            return instance.to_json_bytes()
-        return super().encode(type_name, instance, encoding)
+_SHADOWS: dict[tuple[str, str, str | None], ClientHolder] = {}
+_SHADOWS_LOCK = threading.Lock()
 
 
 class ClientHolder:
@@ -83,11 +77,12 @@ class ClientHolder:
         transport_factory: TransportFactory | None = None,
         heartbeat_interval_s: float = 10.0,
         with_session: bool = True,
+        telemetry: bool = False,
     ) -> None:
         self._api_key = resolve_api_key(api_key)
         self._base_url = resolve_base_url(base_url)
         manifest = load_tinker_manifest()
-        registry = WireRegistry({name: getattr(types, name) for name in manifest.types})
+        registry = tinker_registry(manifest)
         extra: dict[str, Any] = {}
         if transport_factory is not None:
             extra["transport_factory"] = transport_factory
@@ -100,7 +95,7 @@ class ClientHolder:
             **extra,
         )
         self._pipeline = Pipeline(manifest, self._context)
-        self._loop = LoopThread(name="tinkex-loop")
+        self._loop = LoopThread(name=LOOP_THREAD_NAME)
         self._session_id = session_id
         self._with_session = with_session
         self._session_args = (dict(user_metadata or {}), project_id, display_name)
@@ -113,6 +108,9 @@ class ClientHolder:
         self._model_seq_ids = itertools.count()
         self._sampling_seq_ids = itertools.count()
         self._counter_lock = threading.Lock()
+        self._telemetry_on = telemetry
+        self._telemetry: TelemetryReporter | None = None
+        self._telemetry_task: asyncio.Future[None] | None = None
         self._closed = False
 
     # -- construction variants ----------------------------------------------------------------
@@ -126,14 +124,35 @@ class ClientHolder:
     def get_shadow_holder(
         cls, session_id: str, *, base_url: str, api_key: str | None
     ) -> ClientHolder:
-        """A core joined to an existing session (for clients unpickled in another process)."""
-        return cls(base_url=base_url, api_key=api_key, session_id=session_id)
+        """A core joined to an existing session (for clients unpickled in another process).
+
+        One per (session, base URL, key) and process, so that unpickling many clients does not
+        start many loop threads; a closed one is replaced.
+        """
+        key = (session_id, base_url, api_key)
+        with _SHADOWS_LOCK:
+            shadow = _SHADOWS.get(key)
+            if shadow is None or shadow._closed:
+                shadow = _SHADOWS[key] = cls(
+                    base_url=base_url, api_key=api_key, session_id=session_id
+                )
+            return shadow
 
     # -- what the clients use -----------------------------------------------------------------
 
     @property
     def pipeline(self) -> Pipeline:
         return self._pipeline
+
+    @property
+    def loop(self) -> LoopThread:
+        """The private event-loop thread every coroutine of this core runs on."""
+        return self._loop
+
+    @property
+    def telemetry(self) -> TelemetryReporter | None:
+        """The session's telemetry reporter, once the session exists and when enabled."""
+        return self._telemetry
 
     @property
     def api_key(self) -> str | None:
@@ -151,29 +170,30 @@ class ClientHolder:
         return APIFuture[T]().chain(self._loop.submit(coro))
 
     def run_sync(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run `coro` and wait for it; warns when called from inside a running event loop
-        (the caller's loop is blocked meanwhile: use the `_async` twin there)."""
-        if _in_running_loop():
-            warnings.warn(
-                "a blocking Tinker client method was called from inside a running event loop, "
-                "which blocks that loop until it returns; use the method's `_async` twin",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+        """Run `coro` and wait for it (warns from inside a running event loop, as
+        `APIFuture.result()` does)."""
         return self.run_coroutine_threadsafe(coro).result(timeout)
 
     def get_client_config(self) -> types.ClientConfigResponse:
         """The server's feature flags (defaults until the session has started)."""
         return self._config
 
-    def get_session_id(self) -> str:
-        """The session id; raises when the session has not been created yet."""
-        if self._session_id is None:
-            raise RuntimeError(
-                "the Tinker session has not been created yet; call a ServiceClient factory "
-                "method (it creates the session) before this"
-            )
+    @property
+    def session_id(self) -> str | None:
+        """The session id if the session exists already (never contacts the server)."""
         return self._session_id
+
+    def get_session_id(self) -> str:
+        """The session id, creating the session on first use (blocks; from a coroutine on
+        the loop thread use `await get_session_id_async()`)."""
+        if self._session_id is not None:
+            return self._session_id
+        if not self._with_session:
+            raise RuntimeError(
+                "this client core is sessionless (REST calls only) and has no Tinker session; "
+                "use a ServiceClient to open one"
+            )
+        return self._loop.run(self.ensure_session())
 
     def next_model_seq_id(self) -> int:
         """The next `model_seq_id` for a training client of this session."""
@@ -200,7 +220,14 @@ class ClientHolder:
             if self._with_session and self._stop_heartbeat is None:
                 self._stop_heartbeat = anyio.Event()
                 self._heartbeat_done = asyncio.ensure_future(self._keep_alive(self._session_id))
+            if self._telemetry_on and self._telemetry is None:
+                self._telemetry = TelemetryReporter(self._pipeline, session_id=self._session_id)
+                self._telemetry_task = asyncio.ensure_future(self._telemetry.run())
             return self._session_id
+
+    async def get_session_id_async(self) -> str:
+        """The session id, creating the session (and starting its heartbeat) on first use."""
+        return await self.ensure_session()
 
     async def create_sampling_session(
         self, *, model_path: str | None, base_model: str | None
@@ -266,7 +293,14 @@ class ClientHolder:
         self.stop_loop()
 
     async def aclose(self) -> None:
-        """Stop the heartbeat and close the connections (on the loop thread)."""
+        """Stop the heartbeat, send the last telemetry, close the connections (on the loop)."""
+        if self._telemetry_task is not None:
+            self._telemetry_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._telemetry_task
+            self._telemetry_task = None
+        if self._telemetry is not None:
+            await self._telemetry.aclose()
         if self._stop_heartbeat is not None:
             self._stop_heartbeat.set()
             await self._heartbeat_done
@@ -312,11 +346,3 @@ class ClientHolder:
         )
         async with heartbeat:
             await self._stop_heartbeat.wait()
-
-
-def _in_running_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True

@@ -5,7 +5,8 @@ Client methods return at once with an `APIFuture` so that a caller can queue the
 client's private event-loop thread. Wait with `.result(timeout)`, `await future` or
 `await future.result_async()`; `.future()` hands out the plain `concurrent.futures.Future`.
 
-The combiners `all`, `race` and `first_successful` wait on several futures at once.
+The combiners `all` (alias `all_of`), `race` and `first_successful` wait on several futures at
+once; each is also a staticmethod of `APIFuture`.
 """
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import threading
+import warnings
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, Generic, TypeVar
 
 __all__ = [
     "DEFAULT_RESULT_TIMEOUT_S",
+    "LOOP_THREAD_NAME",
     "APIFuture",
     "BackcompatFuture",
     "all",
+    "all_of",
     "completed",
     "failed",
     "first_successful",
@@ -29,6 +34,9 @@ __all__ = [
 
 T = TypeVar("T")
 U = TypeVar("U")
+
+LOOP_THREAD_NAME = "tinkex-loop"
+"""The name of the private event-loop threads the clients' coroutines run on."""
 
 DEFAULT_RESULT_TIMEOUT_S = 3600.0
 """How long `result()` waits when no timeout is given: long enough for a queued training step
@@ -44,6 +52,8 @@ class APIFuture(concurrent.futures.Future[T], Generic[T]):
         Raises `TimeoutError` naming the wait, or the call's own error.
         """
         wait_s = DEFAULT_RESULT_TIMEOUT_S if timeout is None else timeout
+        if not self.done() and _in_running_loop():
+            _refuse_or_warn_blocking_wait()
         try:
             return super().result(wait_s)
         except concurrent.futures.TimeoutError:
@@ -74,9 +84,27 @@ class APIFuture(concurrent.futures.Future[T], Generic[T]):
     def __await__(self) -> Generator[Any, None, T]:
         return self.result_async().__await__()
 
+    @staticmethod
+    def all(
+        futures: Sequence[concurrent.futures.Future[U]],
+        combine: Callable[[list[U]], Any] | None = None,
+    ) -> APIFuture[Any]:
+        """Every future's result, in order (see the module-level `all`)."""
+        return all_of(futures, combine)
+
+    @staticmethod
+    def race(futures: Sequence[concurrent.futures.Future[U]]) -> APIFuture[U]:
+        """The outcome of whichever future finishes first (see the module-level `race`)."""
+        return race(futures)
+
+    @staticmethod
+    def first_successful(futures: Sequence[concurrent.futures.Future[U]]) -> APIFuture[U]:
+        """The first result to arrive (see the module-level `first_successful`)."""
+        return first_successful(futures)
+
     def chain(self, source: concurrent.futures.Future[T]) -> APIFuture[T]:
         """Complete this future when `source` does (and cancel `source` when this is)."""
-        _link(source, self, lambda value: value)
+        _link(source, self)
         return self
 
 
@@ -106,11 +134,9 @@ def failed(error: BaseException) -> APIFuture[Any]:
     return future
 
 
-def _link(
-    source: concurrent.futures.Future[Any],
-    target: concurrent.futures.Future[Any],
-    transform: Callable[[Any], Any],
-) -> None:
+def _link(source: concurrent.futures.Future[Any], target: concurrent.futures.Future[Any]) -> None:
+    """Copy `source`'s outcome to `target` (unless it is done), and `target`'s cancel back."""
+
     def copy(done: concurrent.futures.Future[Any]) -> None:
         if target.done():
             return
@@ -119,10 +145,7 @@ def _link(
         elif (error := done.exception()) is not None:
             target.set_exception(error)
         else:
-            try:
-                target.set_result(transform(done.result()))
-            except BaseException as error:  # a failing transform fails the target
-                target.set_exception(error)
+            target.set_result(done.result())
 
     def propagate_cancel(done: concurrent.futures.Future[Any]) -> None:
         if done.cancelled():
@@ -132,7 +155,7 @@ def _link(
     target.add_done_callback(propagate_cancel)
 
 
-def all(
+def all_of(
     futures: Sequence[concurrent.futures.Future[T]],
     combine: Callable[[list[T]], U] | None = None,
 ) -> APIFuture[Any]:
@@ -175,7 +198,7 @@ def race(futures: Sequence[concurrent.futures.Future[T]]) -> APIFuture[T]:
     _require_some("race", futures)
     target: APIFuture[T] = APIFuture()
     for future in futures:
-        _link(future, target, lambda value: value)
+        _link(future, target)
     return target
 
 
@@ -198,6 +221,36 @@ def first_successful(futures: Sequence[concurrent.futures.Future[T]]) -> APIFutu
     for future in futures:
         future.add_done_callback(on_done)
     return target
+
+
+all = all_of
+"""`all_of` under the name the issue gives it (shadows the builtin only in this module)."""
+
+
+def _in_running_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _refuse_or_warn_blocking_wait() -> None:
+    """A blocking wait inside an event loop: on the clients' own loop it would wait on itself
+    forever, so refuse; elsewhere it only stalls the caller's loop, so warn (as the official
+    client does) and go on — the work runs on the private loop thread, so it cannot deadlock."""
+    if threading.current_thread().name == LOOP_THREAD_NAME:
+        raise RuntimeError(
+            "APIFuture.result() was called on the Tinker client's own event loop, where it "
+            "would wait on itself forever; `await` the future instead"
+        )
+    warnings.warn(
+        "APIFuture.result() (or a blocking client method) was called from inside a running "
+        "event loop, which blocks that loop until it returns; await the future or use the "
+        "method's `_async` twin",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def _require_some(name: str, futures: Sequence[object]) -> None:

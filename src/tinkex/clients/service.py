@@ -19,6 +19,7 @@ from tinkex import types
 from tinkex.clients._holder import ClientHolder
 from tinkex.clients.future import APIFuture, BackcompatFuture, completed
 from tinkex.clients.queue_state import training_queue_logger
+from tinkex.clients.telemetry import TelemetryReporter, telemetry_enabled
 from tinkex.clients.training import TrainingClient, fetch_training_info
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ class ServiceClient:
             project_id=self._project_id,
             display_name=display_name,
             default_headers=default_headers_overrides,
+            telemetry=telemetry_enabled(),
         )
         self._close_lock = threading.Lock()
         self._closed = False
@@ -277,14 +279,13 @@ class ServiceClient:
     def get_console_url(self) -> str:
         """The Tinker console page of this session (or of all sessions before it exists)."""
         base = "https://tinker-console.thinkingmachines.ai/sessions"
-        try:
-            return f"{base}/{self._holder.get_session_id()}"
-        except RuntimeError:
-            return base
+        session_id = self._holder.session_id
+        return base if session_id is None else f"{base}/{session_id}"
 
-    def get_telemetry(self) -> None:
-        """Telemetry is reported by `tinkex.clients.telemetry` when enabled."""
-        return None
+    def get_telemetry(self) -> TelemetryReporter | None:
+        """The session's telemetry reporter: None before the first factory call and when
+        `TINKER_TELEMETRY=0` turns telemetry off."""
+        return self._holder.telemetry
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -301,9 +302,8 @@ class ServiceClient:
 
         async def finish() -> None:
             try:
-                try:
-                    session_id = holder.get_session_id()
-                except RuntimeError:
+                session_id = holder.session_id
+                if session_id is None:
                     return
                 await holder.pipeline.call(
                     "finish_session",

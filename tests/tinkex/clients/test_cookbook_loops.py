@@ -1,9 +1,13 @@
 """Cookbook-style loops written against `tinker`, run with `sys.modules["tinker"] = tinkex`
-against the fake service: supervised learning and a reinforcement-learning step."""
+against the fake service and against the embedded local server (`tinkex.local`): supervised
+learning and a reinforcement-learning step (sample, then train on the samples)."""
 
 from __future__ import annotations
 
+import math
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -15,18 +19,21 @@ import tinkex
 
 @pytest.fixture
 def tinker(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.setenv("TINKER_TELEMETRY", "0")  # the fake service has no telemetry endpoint
     monkeypatch.setitem(sys.modules, "tinker", tinkex)
     import tinker as imported
 
     return imported
 
 
-def supervised_loop(base_url: str, steps: int) -> tuple[list[float], str]:
+def supervised_loop(
+    base_url: str, steps: int, base_model: str = BASE_MODEL, learning_rate: float = 1e-4
+) -> tuple[list[float], str]:
     import tinker
     from tinker import types
 
     service_client = tinker.ServiceClient(base_url=base_url, api_key=API_KEY)
-    training_client = service_client.create_lora_training_client(base_model=BASE_MODEL, rank=8)
+    training_client = service_client.create_lora_training_client(base_model=base_model, rank=8)
     losses = []
     for step in range(steps):
         batch = [
@@ -39,7 +46,7 @@ def supervised_loop(base_url: str, steps: int) -> tuple[list[float], str]:
             )
         ]
         fwd_bwd_future = training_client.forward_backward(batch, loss_fn="cross_entropy")
-        optim_future = training_client.optim_step(types.AdamParams(learning_rate=1e-4))
+        optim_future = training_client.optim_step(types.AdamParams(learning_rate=learning_rate))
         result = fwd_bwd_future.result()
         optim_future.result()
         losses.append(result.metrics["loss:sum"])
@@ -48,12 +55,12 @@ def supervised_loop(base_url: str, steps: int) -> tuple[list[float], str]:
     return losses, path
 
 
-def rl_step(base_url: str) -> float:
+def rl_step(base_url: str, base_model: str = BASE_MODEL) -> float:
     import tinker
     from tinker import types
 
     service_client = tinker.ServiceClient(base_url=base_url, api_key=API_KEY)
-    training_client = service_client.create_lora_training_client(BASE_MODEL)
+    training_client = service_client.create_lora_training_client(base_model)
     sampling_client = training_client.save_weights_and_get_sampling_client()
     prompt = types.ModelInput.from_ints([5, 6, 7])
     params = types.SamplingParams(max_tokens=3, temperature=1.0)
@@ -101,3 +108,29 @@ def test_rl_step(tinker: ModuleType, fake_tinker: FakeTinker) -> None:
     (fwd_bwd,) = fake_tinker.bodies("forward_backward")
     assert fwd_bwd["forward_backward_input"]["loss_fn"] == "importance_sampling"
     assert len(fwd_bwd["forward_backward_input"]["data"]) == 4
+
+
+@pytest.fixture(scope="module")
+def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The embedded server with its bundled tiny model: (base URL, model name)."""
+    pytest.importorskip("torch", reason="the local server needs the [local] extra (torch)")
+    from tinkex.local.config import DEFAULT_MODELS, ServerConfig
+    from tinkex.local.server import LocalServer
+
+    data_dir: Path = tmp_path_factory.mktemp("cookbook")
+    server = LocalServer(ServerConfig(port=0, data_dir=data_dir))
+    url = server.start()
+    try:
+        yield url, DEFAULT_MODELS[0]
+    finally:
+        server.stop()
+
+
+def test_supervised_and_rl_loops_on_the_local_server(
+    tinker: ModuleType, local_server: tuple[str, str]
+) -> None:
+    url, model = local_server
+    losses, path = supervised_loop(url, steps=4, base_model=model, learning_rate=5e-2)
+    assert losses[-1] < losses[0]
+    assert path.startswith("tinker://")
+    assert math.isfinite(rl_step(url, base_model=model))

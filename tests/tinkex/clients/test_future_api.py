@@ -7,8 +7,15 @@ import concurrent.futures
 
 import pytest
 
+from pristine.sync import LoopThread
 from tinkex.clients import future as futures
-from tinkex.clients.future import APIFuture, BackcompatFuture, completed, failed
+from tinkex.clients.future import (
+    LOOP_THREAD_NAME,
+    APIFuture,
+    BackcompatFuture,
+    completed,
+    failed,
+)
 
 
 def pending() -> APIFuture[int]:
@@ -114,3 +121,29 @@ def test_first_successful_skips_failures() -> None:
     )
     with pytest.raises(ValueError, match="at least one"):
         futures.first_successful([])
+
+
+def test_combiners_are_also_staticmethods_of_api_future() -> None:
+    assert APIFuture.all([completed(1), completed(2)]).result(1) == [1, 2]
+    assert futures.all_of([completed(3)], combine=sum).result(1) == 3
+    assert APIFuture.race([completed(4), APIFuture[int]()]).result(1) == 4
+    assert APIFuture.first_successful([failed(ValueError()), completed(5)]).result(1) == 5
+
+
+@pytest.mark.anyio
+async def test_blocking_result_inside_a_running_loop_warns() -> None:
+    future = pending()
+    with pytest.warns(RuntimeWarning, match="running event loop"), pytest.raises(TimeoutError):
+        future.result(0)
+    assert completed(7).result() == 7  # a finished future returns quietly anywhere
+
+
+def test_blocking_result_on_the_clients_own_loop_is_refused() -> None:
+    future = pending()
+
+    async def wait_on_itself() -> int:
+        return future.result(1)
+
+    with LoopThread(name=LOOP_THREAD_NAME) as loop, pytest.raises(RuntimeError, match="await"):
+        loop.run(wait_on_itself())
+    future.cancel()

@@ -10,8 +10,13 @@ from pathlib import Path
 import pytest
 from fake_tinker import API_KEY, SESSION_ID, FakeTinker
 
+from pristine.manifest import Manifest
+from pristine.ports.registry import Encoding
 from pristine.testing import FakeClock
+from tinkex import types
+from tinkex.api_manifest import load_tinker_manifest
 from tinkex.clients._holder import ClientHolder
+from tinkex.clients._registry import tinker_registry
 from tinkex.clients.credentials import (
     DEFAULT_BASE_URL,
     MissingCredentialError,
@@ -54,9 +59,7 @@ def test_construction_is_offline_and_session_is_lazy(fake_tinker: FakeTinker) ->
     holder = ClientHolder(base_url=fake_tinker.base_url, api_key=API_KEY)
     try:
         assert fake_tinker.requests == []
-        with pytest.raises(RuntimeError, match="not been created"):
-            holder.get_session_id()
-        assert holder.run_coroutine_threadsafe(holder.ensure_session()).result(10) == SESSION_ID
+        assert holder.get_session_id() == SESSION_ID
         assert holder.run_coroutine_threadsafe(holder.ensure_session()).result(10) == SESSION_ID
         assert [r.endpoint for r in fake_tinker.requests] == ["client/config", "create_session"]
         assert holder.get_session_id() == SESSION_ID
@@ -98,7 +101,13 @@ def test_shadow_and_sessionless_holders(fake_tinker: FakeTinker) -> None:
     rest = ClientHolder.sessionless(base_url=fake_tinker.base_url, api_key="k")
     try:
         assert shadow.get_session_id() == "s-9"
-        with pytest.raises(RuntimeError):
+        again = ClientHolder.get_shadow_holder("s-9", base_url=fake_tinker.base_url, api_key="k")
+        assert again is shadow
+        shadow.close()
+        fresh = ClientHolder.get_shadow_holder("s-9", base_url=fake_tinker.base_url, api_key="k")
+        assert fresh is not shadow
+        shadow = fresh
+        with pytest.raises(RuntimeError, match="sessionless"):
             rest.get_session_id()
     finally:
         shadow.close()
@@ -111,3 +120,27 @@ async def test_blocking_call_inside_a_running_loop_warns_but_works(
 ) -> None:
     with pytest.warns(RuntimeWarning, match="_async"):
         assert holder.run_sync(holder.ensure_session(), timeout=10) == SESSION_ID
+
+
+def test_loop_and_async_session_id(holder: ClientHolder) -> None:
+    assert holder.loop.run(holder.get_session_id_async()) == SESSION_ID
+
+    async def blocking_on_the_loop() -> str:
+        return holder.get_session_id()
+
+    assert holder.loop.run(blocking_on_the_loop()) == SESSION_ID  # cached: no deadlock
+    assert holder.run_coroutine_threadsafe(holder.get_session_id_async()).result(10) == SESSION_ID
+
+
+def test_registry_encodes_like_the_wire_and_names_missing_types() -> None:
+    manifest = load_tinker_manifest()
+    registry = tinker_registry(manifest)
+    request = types.SessionHeartbeatRequest(session_id="s-1")
+    encoding: Encoding = "json"
+    assert registry.encode("SessionHeartbeatRequest", request, encoding) == request.to_json_bytes()
+    as_dict = registry.encode("SessionHeartbeatRequest", {"session_id": "s-1"}, encoding)
+    assert as_dict == request.to_json_bytes()
+    broken = manifest.model_copy(update={"types": (*manifest.types, "NoSuchType")})
+    assert isinstance(broken, Manifest)
+    with pytest.raises(LookupError, match="NoSuchType"):
+        tinker_registry(broken)

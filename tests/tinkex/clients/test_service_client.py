@@ -3,12 +3,21 @@ session finish on close and as a context manager."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fake_tinker import API_KEY, BASE_MODEL, SESSION_ID, FakeTinker
+from werkzeug import Request, Response
 
 from tinkex import types
 from tinkex.clients.rest import RestClient
 from tinkex.clients.service import ServiceClient
+
+
+@pytest.fixture(autouse=True)
+def no_telemetry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake service has no telemetry endpoint unless a test adds one."""
+    monkeypatch.setenv("TINKER_TELEMETRY", "0")
 
 
 def test_construction_reads_the_environment_and_is_offline(
@@ -148,7 +157,7 @@ def test_session_messages_are_logged_and_interrupt_is_reported(
     fake_tinker.session_messages = {"info_message": "hi", "warning_message": "careful"}
     client = ServiceClient(base_url=fake_tinker.base_url, api_key=API_KEY)
     assert client.holder is not None
-    client.get_telemetry()
+    assert client.get_telemetry() is None
 
     def work() -> None:
         with client:
@@ -165,3 +174,23 @@ def test_clean_exit_finishes_with_success(fake_tinker: FakeTinker) -> None:
     with ServiceClient(base_url=fake_tinker.base_url, api_key=API_KEY) as client:
         client.create_sampling_client(base_model=BASE_MODEL).result(10)
     assert fake_tinker.bodies("finish")[0]["reason"] == {"type": "success"}
+
+
+def test_telemetry_reports_session_start_and_end_on_close(
+    fake_tinker: FakeTinker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TINKER_TELEMETRY", "1")
+    batches: list[dict[str, object]] = []
+
+    def accept(request: Request) -> Response:
+        batches.append(json.loads(request.get_data()))
+        return Response(json.dumps({"status": "accepted"}), content_type="application/json")
+
+    fake_tinker.server.expect_request("/api/v1/telemetry").respond_with_handler(accept)
+    with ServiceClient(base_url=fake_tinker.base_url, api_key=API_KEY) as client:
+        client.create_sampling_client(base_model=BASE_MODEL).result(10)
+        assert client.get_telemetry() is not None
+    kinds = [event["event"] for batch in batches for event in batch["events"]]  # type: ignore[attr-defined]
+    assert kinds == ["SESSION_START", "SESSION_END"]
+    assert all(batch["session_id"] == SESSION_ID for batch in batches)
+    assert API_KEY not in json.dumps(batches)
