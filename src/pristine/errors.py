@@ -6,7 +6,8 @@ PristineError
  │    ├── APIStatusError      (status_code, headers, body, request_id, retry_after_ms, category)
  │    │    ├── BadRequestError           400
  │    │    ├── AuthenticationError       401
- │    │    ├── PermissionDeniedError     403
+ │    │    ├── PaymentRequiredError      402
+│    │    ├── PermissionDeniedError     403
  │    │    ├── NotFoundError             404
  │    │    ├── ConflictError             409
  │    │    ├── UnprocessableEntityError  422
@@ -42,6 +43,7 @@ __all__ = [
     "ErrorCategory",
     "InternalServerError",
     "NotFoundError",
+    "PaymentRequiredError",
     "PermissionDeniedError",
     "PristineError",
     "RateLimitError",
@@ -195,6 +197,10 @@ class AuthenticationError(APIStatusError):
     """HTTP 401: the API key is missing or wrong."""
 
 
+class PaymentRequiredError(APIStatusError):
+    """HTTP 402: the account cannot be billed; retrying will not help until that is fixed."""
+
+
 class PermissionDeniedError(APIStatusError):
     """HTTP 403."""
 
@@ -242,6 +248,7 @@ class CircuitOpenError(PristineError):
 _STATUS_CLASSES: Mapping[int, type[APIStatusError]] = {
     400: BadRequestError,
     401: AuthenticationError,
+    402: PaymentRequiredError,
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,

@@ -1,10 +1,8 @@
 """The official SDK's exception names, mapped onto pristine's error hierarchy.
 
 `except tinker.NotFoundError` in existing code catches what tinkex raises, because the names
-below are pristine's own classes (the root `TinkerError` is `PristineError`). Only
-`BillingError` (HTTP 402) has no pristine class of its own: the pipeline raises a plain
-`APIStatusError` with `status_code == 402`, so catch `APIStatusError` and test the status
-until pristine maps 402 to a class of its own.
+below are pristine's own classes (the root `TinkerError` is `PristineError`; `BillingError` is
+pristine's `PaymentRequiredError`, raised for HTTP 402).
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ from pristine.errors import (
     ConflictError,
     InternalServerError,
     NotFoundError,
+    PaymentRequiredError,
     PermissionDeniedError,
     PristineError,
     RateLimitError,
@@ -50,5 +49,5 @@ TinkerError = PristineError
 """The root of every error the SDK raises."""
 
 
-class BillingError(APIStatusError):
-    """HTTP 402: the account has a billing issue (e.g. billing is not set up)."""
+BillingError = PaymentRequiredError
+"""HTTP 402: the account has a billing issue (e.g. billing is not set up)."""

@@ -17,6 +17,7 @@ from pristine.errors import (
     ConflictError,
     InternalServerError,
     NotFoundError,
+    PaymentRequiredError,
     PermissionDeniedError,
     PristineError,
     RateLimitError,
@@ -33,6 +34,7 @@ from pristine.errors import (
     [
         (400, BadRequestError),
         (401, AuthenticationError),
+        (402, PaymentRequiredError),
         (403, PermissionDeniedError),
         (404, NotFoundError),
         (409, ConflictError),

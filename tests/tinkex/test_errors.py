@@ -59,3 +59,16 @@ def test_a_pipeline_404_is_caught_by_the_official_name(httpserver: HTTPServer) -
     finally:
         holder.close()
     assert caught.value.status_code == 404
+
+
+def test_a_pipeline_402_is_a_billing_error(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/api/v1/training_runs/run-x").respond_with_json(
+        {"detail": "billing is not set up"}, status=402
+    )
+    holder = ClientHolder.sessionless(base_url=httpserver.url_for("/"), api_key="tml-test")
+    try:
+        with pytest.raises(tinkex.BillingError) as caught:
+            RestClient(holder).get_training_run("run-x").result(10)
+    finally:
+        holder.close()
+    assert caught.value.status_code == 402
