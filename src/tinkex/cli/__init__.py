@@ -1,14 +1,14 @@
-"""The `tinkex` command line."""
+"""The `tinkex` command line: runs, checkpoints, sessions, sampling and the local server."""
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
 
 
-def main() -> None:
-    """Entry point of the `tinkex` console script (filled in by the CLI issue)."""
-    args = sys.argv[1:]
-    if args[:1] == ["demo"]:
-        print("tinkex demo: not yet available (lands with the demo issue)")
-        return
-    print("tinkex: the command line lands with its own issue")
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `tinkex` console script; exits with the command's status."""
+    from tinkex.cli.app import cli
+
+    cli.main(args=argv, prog_name="tinkex")
