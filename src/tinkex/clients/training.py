@@ -269,16 +269,14 @@ class TrainingClient:
         )
 
         async def run() -> types.SaveWeightsForSamplerResponse:
-            result = await self._run_single(
+            path = await self._saved_path(
                 request_id,
                 "save_weights_for_sampler",
                 request,
                 types.SaveWeightsForSamplerResponseInternal,
                 "SaveWeightsForSampler",
             )
-            if result.path is None:
-                raise ValueError("save_weights_for_sampler: the service answered without a path")
-            return types.SaveWeightsForSamplerResponse(path=result.path)
+            return types.SaveWeightsForSamplerResponse(path=path)
 
         return self._submit(run())
 
@@ -308,16 +306,14 @@ class TrainingClient:
         )
 
         async def run() -> types.SaveWeightsExternalResponse:
-            result = await self._run_single(
+            path = await self._saved_path(
                 request_id,
                 "save_weights_external",
                 request,
                 types.SaveWeightsExternalResponseInternal,
                 "SaveWeightsExternal",
             )
-            if result.path is None:
-                raise ValueError("save_weights_external: the service answered without a path")
-            return types.SaveWeightsExternalResponse(path=result.path)
+            return types.SaveWeightsExternalResponse(path=path)
 
         return self._submit(run())
 
@@ -561,6 +557,21 @@ class TrainingClient:
             request_type=request_type,
             on_queue_state=self._queue_logger,
         )
+
+    async def _saved_path(
+        self,
+        request_id: int,
+        endpoint_id: str,
+        request: Any,
+        result_type: type[types.SaveWeightsForSamplerResponseInternal]
+        | type[types.SaveWeightsExternalResponseInternal],
+        request_type: str,
+    ) -> str:
+        """Run one save request; the `tinker://` path the service saved to."""
+        result = await self._run_single(request_id, endpoint_id, request, result_type, request_type)
+        if result.path is None:
+            raise ValueError(f"{endpoint_id}: the service answered without a path")
+        return result.path
 
     async def _run_pass(
         self,
