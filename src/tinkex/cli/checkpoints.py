@@ -26,7 +26,7 @@ from tinkex.cli.download import (
     parse_downloadable,
     target_directory,
 )
-from tinkex.cli.options import json_option, pass_cli
+from tinkex.cli.options import json_option, limit_option, pass_cli
 from tinkex.cli.output import View, dump, emit, format_size, format_time, stderr_console
 from tinkex.cli.paging import collect
 
@@ -96,13 +96,7 @@ def group() -> None:
 
 @group.command("list")
 @click.option("--run-id", default=None, help="Only this training run's checkpoints.")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=0),
-    default=20,
-    show_default=True,
-    help="How many of your checkpoints to show (without --run-id); 0 shows all.",
-)
+@limit_option("How many of your checkpoints to show (without --run-id); 0 shows all.")
 @json_option
 @pass_cli
 def list_checkpoints(ctx: CliContext, run_id: str | None, limit: int) -> None:

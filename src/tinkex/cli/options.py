@@ -9,7 +9,7 @@ import click
 
 from tinkex.cli.context import CliContext
 
-__all__ = ["json_option", "pass_cli"]
+__all__ = ["json_option", "limit_option", "pass_cli"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,3 +33,10 @@ def json_option(command: F) -> F:
         help="Print JSON (same as the global --format json).",
     )
     return option(command)
+
+
+def limit_option(help_text: str) -> Callable[[F], F]:
+    """`--limit N` for list commands (default 20; 0 pages through everything)."""
+    return click.option(
+        "--limit", type=click.IntRange(min=0), default=20, show_default=True, help=help_text
+    )

@@ -8,7 +8,7 @@ import click
 
 from tinkex import types
 from tinkex.cli.context import CliContext, CliError
-from tinkex.cli.options import json_option, pass_cli
+from tinkex.cli.options import json_option, limit_option, pass_cli
 from tinkex.cli.output import View, dump, emit, format_time
 from tinkex.cli.paging import collect
 
@@ -73,13 +73,7 @@ def group() -> None:
 
 
 @group.command("list")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=0),
-    default=20,
-    show_default=True,
-    help="How many runs to show; 0 shows all of them.",
-)
+@limit_option("How many runs to show; 0 shows all of them.")
 @json_option
 @click.option("--columns", "-c", default=None, help=f"Comma-separated from: {', '.join(COLUMNS)}.")
 @pass_cli

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import click
 
 from tinkex.cli.context import CliContext
-from tinkex.cli.options import pass_cli
+from tinkex.cli.options import limit_option, pass_cli
 from tinkex.cli.output import View, emit
 from tinkex.cli.paging import collect
 
@@ -20,13 +20,7 @@ def group() -> None:
 
 
 @group.command("list")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=0),
-    default=20,
-    show_default=True,
-    help="How many sessions to show; 0 shows all.",
-)
+@limit_option("How many sessions to show; 0 shows all.")
 @pass_cli
 def list_sessions(ctx: CliContext, limit: int) -> None:
     """List your session ids, newest first."""

@@ -49,3 +49,25 @@ def holder(fake_tinker: FakeTinker) -> Iterator[ClientHolder]:
 @pytest.fixture
 def service_client(holder: ClientHolder) -> ServiceClient:
     return ServiceClient.from_holder(holder)
+
+
+@pytest.fixture(scope="module")
+def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real embedded server (`tinkex.local`, bundled tiny model) for this test module."""
+    from tinkex.local.config import ServerConfig
+    from tinkex.local.server import LocalServer
+
+    local = LocalServer(ServerConfig(port=0, data_dir=tmp_path_factory.mktemp("local")))
+    url = local.start()
+    try:
+        yield url
+    finally:
+        local.stop()
+
+
+@pytest.fixture
+def local_service(local_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServiceClient]:
+    """A ServiceClient on `local_server`, telemetry off."""
+    monkeypatch.setenv("TINKER_TELEMETRY", "0")
+    with ServiceClient(base_url=local_server, api_key="tml-local-test") as client:
+        yield client

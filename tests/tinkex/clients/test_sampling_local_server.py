@@ -5,7 +5,6 @@ REST."""
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,28 +12,15 @@ pytest.importorskip("torch", reason="the local server needs the [local] extra (t
 
 from tinkex import types
 from tinkex.clients.service import ServiceClient
-from tinkex.local.config import DEFAULT_MODELS, ServerConfig
-from tinkex.local.server import LocalServer
+from tinkex.local.config import DEFAULT_MODELS
 
 MODEL = DEFAULT_MODELS[0]
 PROMPT = types.ModelInput.from_ints([1, 2, 3, 4])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    local = LocalServer(ServerConfig(port=0, data_dir=tmp_path_factory.mktemp("h10")))
-    url = local.start()
-    try:
-        yield url
-    finally:
-        local.stop()
-
-
 @pytest.fixture
-def service(server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServiceClient]:
-    monkeypatch.setenv("TINKER_TELEMETRY", "0")
-    with ServiceClient(base_url=server, api_key="tml-h10-local-test") as client:
-        yield client
+def service(local_service: ServiceClient) -> ServiceClient:
+    return local_service
 
 
 def test_sample_score_pickle_and_list_on_the_local_server(service: ServiceClient) -> None:

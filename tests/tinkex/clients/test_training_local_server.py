@@ -4,8 +4,6 @@ trained weights can be sampled."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 pytest.importorskip("torch", reason="the local server needs the [local] extra (torch)")
@@ -14,8 +12,7 @@ import torch
 
 from tinkex import types
 from tinkex.clients.service import ServiceClient
-from tinkex.local.config import DEFAULT_MODELS, ServerConfig
-from tinkex.local.server import LocalServer
+from tinkex.local.config import DEFAULT_MODELS
 
 MODEL = DEFAULT_MODELS[0]
 TOKENS = [1, 5, 9, 13, 17, 21]
@@ -30,21 +27,9 @@ def batch() -> list[types.Datum]:
     ]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    local = LocalServer(ServerConfig(port=0, data_dir=tmp_path_factory.mktemp("h9")))
-    url = local.start()
-    try:
-        yield url
-    finally:
-        local.stop()
-
-
 @pytest.fixture
-def service(server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServiceClient]:
-    monkeypatch.setenv("TINKER_TELEMETRY", "0")
-    with ServiceClient(base_url=server, api_key="tml-h9-local-test") as client:
-        yield client
+def service(local_service: ServiceClient) -> ServiceClient:
+    return local_service
 
 
 def test_supervised_steps_lower_the_loss_and_checkpoints_round_trip(
