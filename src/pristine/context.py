@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pristine.adapters.auth import NoAuth
-from pristine.adapters.httpx_transport import HttpxTransport
+from pristine.adapters.transports import default_transport_factory
 from pristine.manifest import RetryPolicy
 from pristine.ports.auth import Auth
 from pristine.ports.clock import Clock, SystemClock
@@ -38,7 +38,7 @@ class Context:
     telemetry: TelemetrySink = field(default_factory=NullSink)
     clock: Clock = field(default_factory=SystemClock)
     registry: TypeRegistry | None = None
-    transport_factory: TransportFactory = HttpxTransport.factory
+    transport_factory: TransportFactory = default_transport_factory
     user_agent: str = USER_AGENT
     secrets: tuple[str, ...] = ()
     rng: random.Random = field(default_factory=random.Random)
