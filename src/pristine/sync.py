@@ -16,11 +16,12 @@ from collections.abc import AsyncGenerator, Coroutine, Generator
 from types import TracebackType
 from typing import Any, TypeVar
 
+from pristine.context import Context
 from pristine.pipeline import Pipeline
 from pristine.ports.transport import RawResponse
 from pristine.streaming import SSEEvent
 
-__all__ = ["LoopThread", "SyncPipeline"]
+__all__ = ["LoopBoundPipeline", "LoopThread", "SyncPipeline"]
 
 T = TypeVar("T")
 # Upper bound on one blocking call, retries and future polling included (futures poll for up
@@ -51,6 +52,16 @@ class LoopThread:
             coro.close()
             raise RuntimeError("LoopThread is closed; create a new one")
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def is_current(self) -> bool:
+        """True when called from code running on this loop's thread."""
+        return threading.current_thread() is self._thread
+
+    async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await `coro` on this loop from any loop; cancelling the caller cancels it there."""
+        if self.is_current():
+            return await coro
+        return await asyncio.wrap_future(self.submit(coro))
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = DEFAULT_WAIT_S) -> T:
         """Run `coro` on the loop and block for its result (cancelled after `timeout` s)."""
@@ -159,3 +170,52 @@ class SyncPipeline:
 
 async def _next(events: AsyncGenerator[SSEEvent, None]) -> SSEEvent | None:
     return await anext(events, None)
+
+
+class LoopBoundPipeline:
+    """`Pipeline` whose work always runs on one `LoopThread`, awaited from any event loop.
+
+    Why: connection pools (aiohttp sessions, pyqwest callbacks) belong to the loop that
+    opened them. A client that owns a loop thread and also offers `async` methods would
+    otherwise open a second set of connections on each caller's loop and leave them
+    unclosed when that loop ends.
+    """
+
+    def __init__(self, pipeline: Pipeline, loop: LoopThread) -> None:
+        self.pipeline = pipeline
+        self.loop = loop
+
+    @property
+    def context(self) -> Context:
+        return self.pipeline.context
+
+    @property
+    def base_url(self) -> str:
+        return self.pipeline.base_url
+
+    async def call(self, endpoint_id: str, payload: object = None, **options: Any) -> Any:
+        return await self.loop.run_async(self.pipeline.call(endpoint_id, payload, **options))
+
+    async def send_once(
+        self, endpoint_id: str, payload: object = None, **options: Any
+    ) -> RawResponse:
+        coro = self.pipeline.send_once(endpoint_id, payload, **options)
+        return await self.loop.run_async(coro)
+
+    async def call_future(self, endpoint_id: str, payload: object = None, **options: Any) -> Any:
+        coro = self.pipeline.call_future(endpoint_id, payload, **options)
+        return await self.loop.run_async(coro)
+
+    async def stream(
+        self, endpoint_id: str, payload: object = None, **options: Any
+    ) -> AsyncGenerator[SSEEvent, None]:
+        """Events as they arrive; leaving early closes the stream on the loop thread."""
+        events = self.pipeline.stream(endpoint_id, payload, **options)
+        try:
+            while (event := await self.loop.run_async(_next(events))) is not None:
+                yield event
+        finally:
+            await self.loop.run_async(events.aclose())
+
+    async def aclose(self) -> None:
+        await self.loop.run_async(self.pipeline.aclose())
