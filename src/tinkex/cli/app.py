@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import click
 
 from pristine.errors import APIConnectionError, redact
-from tinkex.cli import auth, checkpoints, models, runs, sample, serve, sessions
+from tinkex.cli import auth, checkpoints, local, models, runs, sample, serve, sessions
 from tinkex.cli.context import DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT_S, CliContext, CliError
 from tinkex.cli.options import json_option, pass_cli
 from tinkex.cli.output import View, emit
@@ -169,3 +169,4 @@ for _group in (
 cli.add_command(sample.command)
 cli.add_command(serve.serve_command)
 cli.add_command(serve.demo_command)
+cli.add_command(local.group)
