@@ -34,13 +34,26 @@ DEMO_MODULE = "tinkex.demo"
     "--model", "models", multiple=True, help="Base model name or path to serve (repeatable)."
 )
 @click.option(
+    "--model-alias",
+    "aliases",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="Also serve a model directory (or name) as NAME (repeatable; adds to the default "
+    "Qwen/Qwen3-4B-Instruct-2507=SmolLM2 alias).",
+)
+@click.option(
     "--api-key", "api_keys", multiple=True, help="Accept only these tml- keys (repeatable)."
 )
 def serve_command(
-    host: str, port: int, data_dir: Path | None, models: tuple[str, ...], api_keys: tuple[str, ...]
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    models: tuple[str, ...],
+    aliases: tuple[str, ...],
+    api_keys: tuple[str, ...],
 ) -> None:
     """Run the local Tinker-compatible server until Ctrl-C (like python -m tinkex.local)."""
-    from tinkex.local.config import DEFAULT_MODELS, ServerConfig
+    from tinkex.local.config import DEFAULT_ALIASES, DEFAULT_MODELS, ServerConfig, parse_alias
 
     try:
         config = ServerConfig(
@@ -48,6 +61,7 @@ def serve_command(
             port=port,
             data_dir=data_dir or ServerConfig().data_dir,
             models=models or DEFAULT_MODELS,
+            model_aliases=dict(DEFAULT_ALIASES) | dict(map(parse_alias, aliases)),
             api_keys=api_keys,
         )
     except ValueError as error:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tinkex.local.config import DEFAULT_MODELS, ServerConfig
+from tinkex.local.config import DEFAULT_ALIASES, DEFAULT_MODELS, ServerConfig, parse_alias
 
 __all__ = ["main", "parse_args"]
 
@@ -35,6 +35,14 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
         help=f"a base model to serve (repeatable; default {DEFAULT_MODELS[0]})",
     )
     parser.add_argument(
+        "--model-alias",
+        dest="aliases",
+        action="append",
+        metavar="NAME=PATH",
+        help="serve a model directory (or model name) under another name too (repeatable; "
+        f"default aliases: {', '.join(f'{k}={v}' for k, v in DEFAULT_ALIASES.items())})",
+    )
+    parser.add_argument(
         "--api-key",
         dest="api_keys",
         action="append",
@@ -43,11 +51,13 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
     )
     args = parser.parse_args(argv)
     try:
+        aliases = dict(DEFAULT_ALIASES) | dict(map(parse_alias, args.aliases or ()))
         return ServerConfig(
             host=args.host,
             port=args.port,
             data_dir=args.data_dir,
             models=tuple(args.models or DEFAULT_MODELS),
+            model_aliases=aliases,
             api_keys=tuple(args.api_keys or ()),
         )
     except ValueError as exc:

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
-__all__ = ["DEFAULT_MODELS", "KEY_PREFIX", "ServerConfig"]
+__all__ = ["DEFAULT_ALIASES", "DEFAULT_MODELS", "KEY_PREFIX", "ServerConfig", "parse_alias"]
 
 DEFAULT_MODELS = ("tinkex/tiny-llama",)
 """The bundled tiny model: loads in a fraction of a second, offline."""
+
+DEFAULT_ALIASES: Mapping[str, str] = MappingProxyType(
+    {"Qwen/Qwen3-4B-Instruct-2507": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+)
+"""Names clients may use for a local model. The tinker-cookbook only knows the models of
+its `model_info` table; SmolLM2 speaks the same ChatML as this Qwen model (the cookbook's
+`qwen3_instruct` renderer), so the cookbook's recipes run on it unchanged."""
 
 KEY_PREFIX = "tml-"
 """The official client refuses API keys without this prefix."""
@@ -27,13 +36,16 @@ class ServerConfig:
     `api_keys` empty means "accept any key starting with `tml-`" (a single-user local
     server); otherwise only the listed keys are accepted. `long_poll_s` is how long
     `retrieve_future` holds a request before answering `try_again` (the official client
-    times out after 45 s). `port=0` picks a free port.
+    times out after 45 s). `port=0` picks a free port. `model_aliases` maps a name clients
+    send as `base_model` to a served model name or directory; the name is kept as given
+    (runs, checkpoints and `get_info` report it), only the weights come from the target.
     """
 
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = field(default_factory=lambda: Path.home() / ".tinkex" / "local")
     models: tuple[str, ...] = DEFAULT_MODELS
+    model_aliases: Mapping[str, str] = field(default_factory=lambda: DEFAULT_ALIASES)
     api_keys: tuple[str, ...] = ()
     max_body_bytes: int = 64 * 1024 * 1024
     long_poll_s: float = 25.0
@@ -46,11 +58,18 @@ class ServerConfig:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
         object.__setattr__(self, "models", tuple(self.models))
         object.__setattr__(self, "api_keys", tuple(self.api_keys))
+        object.__setattr__(self, "model_aliases", MappingProxyType(dict(self.model_aliases)))
         _check_host(self.host)
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port: must be 0..65535 (0 = any free port), got {self.port}")
         if not self.models:
             raise ValueError("models: list at least one model name or path to serve")
+        for alias, target in self.model_aliases.items():
+            if not alias.strip() or not target.strip() or alias == target:
+                raise ValueError(
+                    f"model_aliases: {alias!r} -> {target!r} is not usable; give NAME=PATH with "
+                    "a non-empty name and a different model name or directory"
+                )
         for key in self.api_keys:
             if not key.startswith(KEY_PREFIX) or len(key) <= len(KEY_PREFIX):
                 raise ValueError(
@@ -76,6 +95,17 @@ class ServerConfig:
     def replace(self, **changes: object) -> ServerConfig:
         """A copy with some settings changed (checked again)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def parse_alias(text: str) -> tuple[str, str]:
+    """`NAME=PATH` (as `--model-alias` takes it) split at the first `=` (names have none)."""
+    alias, sep, target = text.partition("=")
+    if not sep or not alias.strip() or not target.strip():
+        raise ValueError(
+            f"model alias {text!r}: expected NAME=PATH, e.g. "
+            "Qwen/Qwen3-4B-Instruct-2507=/models/SmolLM2-135M-Instruct"
+        )
+    return alias.strip(), target.strip()
 
 
 def _check_host(host: str) -> None:

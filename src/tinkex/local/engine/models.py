@@ -1,6 +1,7 @@
 """Resolve a base-model name or path to a loaded causal LM and its tokenizer.
 
-Three routes, all offline:
+Three routes, all offline (an alias configured on the server first maps a client's name to
+one of them; the model keeps the name the client used):
 - `tinkex/tiny-llama`: the bundled, briefly pre-trained 2-layer Llama (package data);
 - a directory holding a Hugging Face causal LM (`config.json`, weights, tokenizer);
 - `HuggingFaceTB/SmolLM2-135M-Instruct`: converted once from the GGUF inside the
@@ -14,6 +15,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,10 +79,15 @@ def resolve_model_dir(name: str) -> Path:
 
 
 def load_base_model(
-    name: str, *, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+    name: str,
+    *,
+    aliases: Mapping[str, str] | None = None,
+    device: torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> BaseModel:
-    """Load the model for `name` with every parameter frozen, in eval mode."""
-    path = resolve_model_dir(name)
+    """Load the model for `name` (or the target of its alias) with every parameter frozen,
+    in eval mode; the result keeps `name`, which checkpoints record as their base model."""
+    path = resolve_model_dir((aliases or {}).get(name, name))
     target = device or default_device()
     tokenizer = AutoTokenizer.from_pretrained(path)
     model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
