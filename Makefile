@@ -10,7 +10,7 @@ PIP_FLAGS ?= --disable-pip-version-check --quiet
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: test demo lint typecheck contracts unit venv bench clean proto
+.PHONY: test demo lint typecheck contracts unit venv bench clean proto docs test-cookbook
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench tools
-	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/ruff check src tests bench tools examples
+	$(BIN)/ruff format --check src tests bench tools examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -40,13 +40,27 @@ unit: $(STAMP)
 	$(BIN)/coverage report --include='src/pristine/*' --fail-under=95 --skip-covered >/dev/null || \
 		{ echo "pristine coverage below 95%"; $(BIN)/coverage report --include='src/pristine/*'; exit 1; }
 
-test: lint typecheck contracts unit
+test: lint typecheck contracts docs unit
 
 demo: $(STAMP)
 	$(BIN)/tinkex demo
 
+# The documentation site (mkdocs material); --strict turns every warning into a failure
+# (not with --quiet, which hides the warnings from the counter).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The unmodified tinker-cookbook 0.6.1 trains offline against `tinkex serve`. The cookbook
+# and the official client live in a venv of their own (their torch/transformers never
+# touch $(VENV)); tests/cookbook/run.py starts the server and checks four recipe runs.
+COOKBOOK_VENV ?= .venv-cookbook
+
+test-cookbook: $(STAMP)
+	tests/cookbook/install.sh $(COOKBOOK_VENV)
+	$(BIN)/python tests/cookbook/run.py --cookbook-venv $(COOKBOOK_VENV)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage coverage.xml

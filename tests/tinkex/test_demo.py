@@ -94,7 +94,12 @@ def test_loss_curve_png_refuses_empty_or_non_finite_losses(losses: list[float]) 
 
 
 @pytest.mark.parametrize(
-    ("field", "kwargs"), [("steps", {"steps": 0}), ("learning_rate", {"learning_rate": 0.0})]
+    ("field", "kwargs"),
+    [
+        ("steps", {"steps": 0}),
+        ("learning_rate", {"learning_rate": 0.0}),
+        ("batch_size", {"batch_size": 0}),
+    ],
 )
 def test_run_demo_refuses_bad_settings(
     tmp_path: Path, field: str, kwargs: dict[str, float]

@@ -27,6 +27,7 @@ from tinkex.demo.summary import DemoSummary, SamplePair
 from tinkex.tokenizer import Tokenizer
 
 __all__ = [
+    "DEFAULT_BATCH_SIZE",
     "DEFAULT_MODEL",
     "DEFAULT_OUTPUT_DIR",
     "DEFAULT_STEPS",
@@ -39,10 +40,14 @@ __all__ = [
 
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 DEFAULT_OUTPUT_DIR = Path("demo-output")
-DEFAULT_STEPS = 20
-DEFAULT_LEARNING_RATE = 1e-3
+# Training time is proportional to the examples seen (~0.9 s each on 2 CPU cores): six
+# steps of four examples at a high learning rate teach the fact (all three prompts answer
+# it, the unseen one too) in ~21 s, where 20 full-batch steps of 12 at 1e-3 took 197 s.
+DEFAULT_STEPS = 6
+DEFAULT_BATCH_SIZE = 4
+DEFAULT_LEARNING_RATE = 4e-3
 DEFAULT_RANK = 16
-MAX_ANSWER_TOKENS = 32
+MAX_ANSWER_TOKENS = 24
 END_OF_TURN = "<|im_end|>"
 DATASET = Path(__file__).resolve().parent / "data" / "mascot.jsonl"
 API_KEY = "tml-demo"
@@ -61,14 +66,18 @@ def run_demo(
     steps: int = DEFAULT_STEPS,
     learning_rate: float = DEFAULT_LEARNING_RATE,
     rank: int = DEFAULT_RANK,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     quiet: bool = False,
 ) -> DemoSummary:
     """Run the demo against a fresh local server and write `loss.png` and `summary.json`.
 
-    Server data (checkpoints) goes to `output_dir/server`. `quiet` silences the console.
+    Server data (checkpoints) goes to `output_dir/server`. Each step trains on the next
+    `batch_size` examples of the bundled dataset (cycling). `quiet` silences the console.
     """
     if steps < 1:
         raise ValueError(f"steps: must be >= 1, got {steps}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
     if learning_rate <= 0:
         raise ValueError(f"learning_rate: must be > 0, got {learning_rate}")
     from tinkex.local.config import ServerConfig
@@ -77,7 +86,13 @@ def run_demo(
     console = Console(quiet=quiet, highlight=False)
     out = Path(output_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
-    summary = DemoSummary(model=model, steps=steps, learning_rate=learning_rate, lora_rank=rank)
+    summary = DemoSummary(
+        model=model,
+        steps=steps,
+        learning_rate=learning_rate,
+        lora_rank=rank,
+        batch_size=batch_size,
+    )
     started = time.perf_counter()
     server = LocalServer(ServerConfig(port=0, data_dir=out / "server", models=(model,)))
     with _timed(summary, "server_start"):
@@ -137,8 +152,7 @@ def _train(
     summary: DemoSummary,
     console: Console,
 ) -> list[float]:
-    """`summary.steps` full-batch Adam steps; returns the mean loss per trained token."""
-    trained_tokens = sum(float(d.loss_fn_inputs["weights"].to_numpy().sum()) for d in data)
+    """`summary.steps` Adam steps on rotating batches; returns each batch's mean token loss."""
     adam = types.AdamParams(learning_rate=summary.learning_rate)
     losses: list[float] = []
     columns = (
@@ -150,8 +164,11 @@ def _train(
     )
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("train", total=summary.steps, loss="-")
-        for _ in range(summary.steps):
-            step = client.forward_backward(list(data), "cross_entropy")
+        for index in range(summary.steps):
+            start = index * summary.batch_size
+            batch = [data[(start + offset) % len(data)] for offset in range(summary.batch_size)]
+            trained_tokens = sum(float(d.loss_fn_inputs["weights"].to_numpy().sum()) for d in batch)
+            step = client.forward_backward(batch, "cross_entropy")
             optim = client.optim_step(adam)
             loss = step.result().metrics["loss:sum"] / trained_tokens
             optim.result()

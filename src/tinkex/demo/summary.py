@@ -27,6 +27,7 @@ class DemoSummary:
     steps: int
     learning_rate: float
     lora_rank: int
+    batch_size: int
     losses: list[float] = field(default_factory=list)
     samples: list[SamplePair] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
