@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import threading
 from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ from tinkex.clients.custom_loss import (
     run_custom_loss,
 )
 from tinkex.clients.future import APIFuture, BackcompatFuture
+from tinkex.clients.loss_handle import LossHandle, check_loss_inputs, run_loss_handle
 from tinkex.clients.queue_state import training_queue_logger
 from tinkex.metrics import reduce_chunk_metrics
 from tinkex.proto.request import encode_forward_backward_request
@@ -84,7 +86,9 @@ class TrainingClient:
         self._id_lock = threading.Lock()
         self._next_request_id = 0
         self._turn = 0
-        self._turn_changed: anyio.Event | None = None
+        # One event per awaited turn: waking only the requests whose turn came keeps 1,000
+        # queued requests from all waking on every send.
+        self._turn_waiters: dict[int, anyio.Event] = {}
         self._error: BaseException | None = None
         self._queue_logger = training_queue_logger(str(model_id), holder.pipeline.context.clock)
 
@@ -131,17 +135,31 @@ class TrainingClient:
     def forward_backward_custom(
         self,
         data: list[types.Datum],
-        loss_fn: CustomLossFnV1,
+        loss_fn: CustomLossFnV1 | LossHandle,
         *,
         loss_type_input: Literal["logprobs"] | None = None,
     ) -> APIFuture[types.ForwardBackwardOutput]:
-        """Train on a loss computed locally with torch from the forward pass's logprobs.
+        """Train on a custom loss: a callable run here with torch on the forward pass's
+        logprobs, or a `LossHandle` from `ServiceClient.create_custom_loss`, which the server
+        runs when it holds the uploaded loss and this client runs otherwise.
 
-        Metrics: the loss's own metrics, `loss:sum` (the custom loss) and
+        Client-side metrics: the loss's own metrics, `loss:sum` (the custom loss) and
         `surrogate_loss:sum` (the service's weighted cross-entropy).
         """
         if loss_type_input not in (None, "logprobs"):
             raise ValueError(f"loss_type_input must be 'logprobs' or None, got {loss_type_input!r}")
+        if isinstance(loss_fn, LossHandle):
+            session_id = self.holder.get_session_id()
+            if loss_fn.session_id != session_id:
+                raise ValueError(
+                    f"LossHandle {loss_fn.name!r} belongs to session {loss_fn.session_id}, not "
+                    f"to this client's session {session_id}; create it with this client's "
+                    "ServiceClient"
+                )
+            check_loss_inputs(loss_fn, data)
+            if loss_fn.loss_id is not None:
+                return self.forward_backward(data, "custom", {"loss_id": loss_fn.loss_id})
+            loss_fn = functools.partial(run_loss_handle, loss_fn)
         forward_chunks = self._plan_chunks(forward_data(data))
         ids = self._reserve_ids(2 * len(forward_chunks))
         count = len(forward_chunks)
@@ -154,7 +172,7 @@ class TrainingClient:
     async def forward_backward_custom_async(
         self,
         data: list[types.Datum],
-        loss_fn: CustomLossFnV1,
+        loss_fn: CustomLossFnV1 | LossHandle,
         *,
         loss_type_input: Literal["logprobs"] | None = None,
     ) -> APIFuture[types.ForwardBackwardOutput]:
@@ -488,9 +506,10 @@ class TrainingClient:
         """Hold one turn of [first, last]: entered once every earlier request was sent."""
         try:
             while self._error is None and self._turn < first:
-                if self._turn_changed is None:
-                    self._turn_changed = anyio.Event()
-                await self._turn_changed.wait()
+                event = self._turn_waiters.get(first)
+                if event is None:
+                    event = self._turn_waiters[first] = anyio.Event()
+                await event.wait()
         except BaseException as error:  # cancelled while waiting: its seq_id is never sent
             self._poison(error)
             raise
@@ -514,8 +533,14 @@ class TrainingClient:
         self._wake()
 
     def _wake(self) -> None:
-        event, self._turn_changed = self._turn_changed, None
-        if event is not None:
+        """Wake the requests whose turn has come (all of them once the client is poisoned);
+        turns advance one at a time, so each waiter's turn is reached exactly."""
+        if self._error is not None:
+            waiters, self._turn_waiters = list(self._turn_waiters.values()), {}
+        else:
+            event = self._turn_waiters.pop(self._turn, None)
+            waiters = [] if event is None else [event]
+        for event in waiters:
             event.set()
 
     # -- running requests ---------------------------------------------------------------------
@@ -549,7 +574,9 @@ class TrainingClient:
         request_type: str,
     ) -> T:
         async with self._turn_range(request_id, request_id):
-            handle: types.UntypedAPIFuture = await self.holder.pipeline.call(endpoint_id, request)
+            handle: types.UntypedAPIFuture = await self.holder.call_with_retries(
+                endpoint_id, request
+            )
         return await self.holder.wait_future(
             handle,
             result_type,
@@ -631,7 +658,7 @@ class TrainingClient:
             forward_only=forward_only,
             compress=self.holder.get_client_config().proto_compress_fwdbwd,
         )
-        handle: types.UntypedAPIFuture = await self.holder.pipeline.call(
+        handle: types.UntypedAPIFuture = await self.holder.call_with_retries(
             "forward_backward", body.content, headers=body.headers
         )
         return handle
