@@ -123,7 +123,10 @@ class LocalServer:
 
 def bind(config: ServerConfig) -> socket.socket:
     """A listening socket for `config` (port 0: any free port), or an error saying what to do."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose
+    # `proto` says TCP, and accepted sockets inherit it. With proto 0, every answer on a
+    # kept-alive connection waited ~40 ms for the client's delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((config.host, config.port))

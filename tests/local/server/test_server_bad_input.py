@@ -150,7 +150,7 @@ def test_unsupported_sampling_options_are_400(api: Api) -> None:
         "seq_id": 0,
         "prompt": {"chunks": [{"type": "encoded_text", "tokens": TOKENS[:3]}]},
         "sampling_params": {"max_tokens": 2},
-        "topk_sample_logprobs": 3,
+        "topk_sample_logprobs": -1,
     }
     response = api.post("/asample", body)
     assert response.status_code == 400

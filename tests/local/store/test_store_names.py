@@ -68,7 +68,7 @@ def test_unsafe_names_are_refused_with_the_field_named(value: object) -> None:
         "tinker://m/weights/a/b",
         "tinker://../weights/x",
         "tinker://m/weights/..",
-        "tinker://m/external_weights/x",
+        "tinker://m/other_weights/x",
         "tinker://m/weights/%2e%2e",
         "tinker:///weights/x",
         "tinker://m/weights/" + "x" * 500,
@@ -83,7 +83,7 @@ def test_traversal_and_malformed_paths_are_refused(text: object) -> None:
 
 def test_build_refuses_an_unknown_kind() -> None:
     with pytest.raises(UserInputError, match=r"^kind: "):
-        TinkerPath.build("m", "external", "x")  # type: ignore[arg-type]
+        TinkerPath.build("m", "other", "x")  # type: ignore[arg-type]
 
 
 def test_colons_are_allowed_in_identifiers_but_not_in_names() -> None:

@@ -15,9 +15,13 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from tinkex.local.app import (
+    admin_routes,
+    custom_loss_routes,
+    export_routes,
     future_routes,
     rest_routes,
     sampling_routes,
+    search_routes,
     service_routes,
     training_routes,
 )
@@ -35,10 +39,14 @@ def create_app(config: ServerConfig) -> Starlette:
     """The server app for `config`."""
     api = [
         *service_routes.routes,
+        *custom_loss_routes.routes,
         *training_routes.routes,
         *sampling_routes.routes,
         *future_routes.routes,
         *rest_routes.routes,
+        *export_routes.routes,
+        *search_routes.routes,
+        *admin_routes.routes,
     ]
     return Starlette(
         routes=[

@@ -29,5 +29,7 @@ def readable_checkpoint(store: Store, owner: str, tinker_path: str) -> Checkpoin
 
 
 def readable_checkpoint_dir(store: Store, owner: str, tinker_path: str) -> Path:
-    """Where a readable checkpoint's files are, for the engine to load."""
-    return store.data_dir / readable_checkpoint(store, owner, tinker_path).directory
+    """Where a readable checkpoint's files are, for the engine to load (an audited read)."""
+    record = readable_checkpoint(store, owner, tinker_path)
+    store.checkpoints.record_read(record.tinker_path, reader=owner, purpose="load_weights")
+    return store.data_dir / record.directory

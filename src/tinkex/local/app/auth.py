@@ -1,4 +1,4 @@
-"""API-key check for every route except health, as pure ASGI middleware.
+"""API-key check for every route except health and signed downloads, as pure ASGI middleware.
 
 The official client sends `X-API-Key: <key>`; other clients may send `Authorization:
 Bearer <key>`. Keys are compared with `hmac.compare_digest` against every configured key
@@ -18,12 +18,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tinkex.local.app.http import ApiError
 from tinkex.local.config import KEY_PREFIX
 
-__all__ = ["LOCAL_OWNER", "OPEN_PATHS", "ApiKeyMiddleware", "owner_of"]
+__all__ = ["LOCAL_OWNER", "OPEN_PATHS", "SIGNED_PREFIX", "ApiKeyMiddleware", "owner_of"]
 
 LOCAL_OWNER = "local"
 """The owner of everything when no keys are configured."""
 
 OPEN_PATHS = frozenset({"/api/v1/healthz", "/healthz"})
+SIGNED_PREFIX = "/api/v1/checkpoint_files/"
+"""Checkpoint downloads: their URL carries a signature the route checks instead of a key."""
 
 
 def owner_of(key: str, configured: bool) -> str:
@@ -41,7 +43,8 @@ class ApiKeyMiddleware:
         self._keys = [key.encode() for key in api_keys]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or path in OPEN_PATHS or path.startswith(SIGNED_PREFIX):
             await self.app(scope, receive, send)
             return
         key = _credential(scope)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pydantic
 
 from tinkex.local.engine import (
     AdamConfig,
@@ -19,12 +20,18 @@ from tinkex.local.engine import (
     SamplingConfig,
 )
 from tinkex.local.engine.errors import UserInputError
+from tinkex.local.engine.optimizers import check_optimizer_kind
+from tinkex.local.engine.types import DimuonConfig, OptimizerKind, StepConfig
 from tinkex.types import (
+    AdamOptimizerConfig,
     AdamParams,
     Datum,
+    DimuonOptimizerConfig,
+    DimuonParams,
     ForwardBackwardOutput,
     LoraConfig,
     ModelInput,
+    OptimizerConfig,
     OptimParams,
     SampledSequence,
     SampleResponse,
@@ -34,13 +41,15 @@ from tinkex.types import (
 
 __all__ = [
     "OUTPUT_TYPE",
-    "adam_config",
     "engine_data",
     "forward_backward_output",
     "lora_spec",
+    "optimizer_config",
+    "optimizer_kind",
     "prompt_tokens",
     "sample_response",
     "sampling_config",
+    "step_config",
 ]
 
 OUTPUT_TYPE = "ArrayRecord"
@@ -93,21 +102,44 @@ def lora_spec(config: LoraConfig | None) -> LoraSpec:
     )
 
 
-def adam_config(params: OptimParams) -> AdamConfig:
-    """AdamW hyper-parameters; other optimizer families are refused (field named)."""
-    if not isinstance(params, AdamParams):
-        family = getattr(params, "type", type(params).__name__)
-        raise UserInputError(
-            f"optimizer_params: optimizer {family!r} is not supported by tinkex.local; "
-            "send adam_params (AdamW)"
+def optimizer_kind(config: OptimizerConfig | None) -> OptimizerKind:
+    """The optimizer family a model is created with; none given means AdamW."""
+    return "adamw" if config is None else check_optimizer_kind(config.type)
+
+
+def optimizer_config(kind: str) -> OptimizerConfig:
+    """A run's recorded optimizer family as `get_info` reports it."""
+    if check_optimizer_kind(kind) == "dimuon":
+        return DimuonOptimizerConfig()
+    return AdamOptimizerConfig()
+
+
+def step_config(params: OptimParams) -> StepConfig:
+    """One step's hyper-parameters: `adam_params`, or Dimuon's `optimizer_params`."""
+    if isinstance(params, AdamParams):
+        return AdamConfig(
+            learning_rate=params.learning_rate,
+            beta1=params.beta1,
+            beta2=params.beta2,
+            eps=params.eps,
+            weight_decay=params.weight_decay,
+            grad_clip_norm=params.grad_clip_norm,
         )
-    return AdamConfig(
-        learning_rate=params.learning_rate,
-        beta1=params.beta1,
-        beta2=params.beta2,
-        eps=params.eps,
-        weight_decay=params.weight_decay,
-        grad_clip_norm=params.grad_clip_norm,
+    if params.type != "dimuon":
+        raise UserInputError(
+            f"optimizer_params.type: optimizer {params.type!r} is not supported by "
+            "tinkex.local; send adam_params (AdamW) or DimuonParams"
+        )
+    try:
+        dimuon = DimuonParams.model_validate(params.model_dump())
+    except pydantic.ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise UserInputError(f"optimizer_params.{where}: {first['msg']}") from None
+    return DimuonConfig(
+        learning_rate=dimuon.learning_rate,
+        grad_clip_norm=dimuon.grad_clip_norm,
+        beta1=dimuon.beta1,
     )
 
 

@@ -1,5 +1,5 @@
-"""The REST surface: training runs, checkpoints (list, delete, publish, TTL, download),
-sessions, samplers and weights info.
+"""The REST surface: training runs, checkpoints (list, delete, publish, TTL), sessions,
+samplers and weights info (downloads are in `export_routes`).
 
 Checkpoint ids in paths are the two segments of the tinker path (`weights/<name>`), sent
 with the slash unescaped by the official client, hence the `{kind}/{name}` routes. Listings
@@ -8,10 +8,7 @@ use offset pagination with the official `Cursor`.
 
 from __future__ import annotations
 
-import io
-import tarfile
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -32,7 +29,6 @@ from tinkex.types import (
     Checkpoint,
     CheckpointsListResponse,
     Cursor,
-    ExternalWeightsUrlsResponse,
     GetSamplerResponse,
     GetSessionResponse,
     ListSessionsResponse,
@@ -45,7 +41,6 @@ from tinkex.types import (
 
 __all__ = ["routes"]
 
-ARCHIVE_URL_LIFETIME = timedelta(hours=1)
 ACCESS_SCOPES = ("owned", "accessible")
 CHECKPOINT = "/training_runs/{run_id}/checkpoints/{kind}/{name}"
 
@@ -171,38 +166,6 @@ async def set_ttl(request: Request) -> Response:
     return json_response({})
 
 
-async def external_weights_urls(request: Request) -> Response:
-    """One URL, served by this server: a tar archive of the checkpoint's files."""
-    path = _path_of(request)
-    runtime_of(request).store.checkpoints.get(path)
-    name = request.path_params["name"]
-    url = str(request.url).rsplit("/", 1)[0] + "/archive"
-    expires = datetime.now(UTC) + ARCHIVE_URL_LIFETIME
-    return json_response(ExternalWeightsUrlsResponse(urls={f"{name}.tar": url}, expires=expires))
-
-
-async def archive(request: Request) -> Response:
-    """The checkpoint's directory as an uncompressed tar (safetensors do not compress)."""
-    runtime = runtime_of(request)
-    directory = runtime.store.checkpoints.directory(_path_of(request))
-    data = await anyio.to_thread.run_sync(_tar, directory)
-    filename = f"{request.path_params['name']}.tar"
-    return Response(
-        data,
-        media_type="application/x-tar",
-        headers={"content-disposition": f'attachment; filename="{filename}"'},
-    )
-
-
-def _tar(directory: Path) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for path in sorted(directory.rglob("*")):
-            if path.is_file():
-                tar.add(path, arcname=path.relative_to(directory).as_posix())
-    return buffer.getvalue()
-
-
 async def weights_info(request: Request) -> Response:
     runtime = runtime_of(request)
     body = await parse_body(request, WeightsInfoRequest, runtime.config.max_body_bytes)
@@ -263,8 +226,6 @@ routes = [
     Route(CHECKPOINT, guarded(delete_checkpoint), methods=["DELETE"]),
     Route(f"{CHECKPOINT}/publish", guarded(publish), methods=["POST", "DELETE"]),
     Route(f"{CHECKPOINT}/ttl", guarded(set_ttl), methods=["PUT"]),
-    Route(f"{CHECKPOINT}/external_weights_urls", guarded(external_weights_urls), methods=["GET"]),
-    Route(f"{CHECKPOINT}/archive", guarded(archive), methods=["GET"]),
     Route("/checkpoints", guarded(list_user_checkpoints), methods=["GET"]),
     Route("/weights_info", guarded(weights_info), methods=["POST"]),
     Route("/sessions", guarded(list_sessions), methods=["GET"]),

@@ -1,14 +1,15 @@
 """What every route needs, opened when the server starts and closed when it stops.
 
 The runtime lives in Starlette's lifespan state (`request.state.runtime`): the store, the
-future registry, the request queue (whose worker threads run torch) and the workbench.
+future registry, the request queue (whose worker threads run torch), the workbench and the
+signer of download URLs.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 import anyio.to_thread
@@ -16,6 +17,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from pristine.ports.clock import Clock, SystemClock
+from tinkex.local.app.provenance import SequenceRecords
+from tinkex.local.app.signing import UrlSigner
 from tinkex.local.app.workbench import Workbench
 from tinkex.local.config import ServerConfig
 from tinkex.local.futures import FutureRegistry
@@ -45,6 +48,9 @@ class Runtime:
     registry: FutureRegistry
     queue: RequestQueue
     workbench: Workbench
+    signer: UrlSigner = field(default_factory=UrlSigner)
+    sequences: SequenceRecords = field(default_factory=SequenceRecords)
+    """Samples recorded with `record_stability_info`, for `stable_reinforce`."""
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -80,7 +86,7 @@ def lifespan_for(config: ServerConfig) -> Lifespan:
             )
             async with queue, anyio.create_task_group() as housekeeping:
                 housekeeping.start_soon(sweep_forever, store, registry, clock)
-                workbench = Workbench(config.models, store)
+                workbench = Workbench(config.models, store, config.model_aliases)
                 yield {"runtime": Runtime(config, clock, store, registry, queue, workbench)}
                 housekeeping.cancel_scope.cancel()
         finally:

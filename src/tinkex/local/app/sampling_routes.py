@@ -1,15 +1,24 @@
 """Sampling: sampling sessions and `asample` (which also serves `compute_logprobs`).
 
-`sample_stream` (a tinkex extension) answers the same request as Server-Sent Events.
-Samples run concurrently in the queue's sampling pool; a repeated `(sampling_session_id,
-seq_id)` returns the first request's id, so a retried submission never samples twice.
+`sample_stream` (a tinkex extension, docs/protocol.md §1.5) answers the same request as
+Server-Sent Events while the tokens are generated. Samples run concurrently in the queue's
+sampling pool; a repeated `(sampling_session_id, seq_id)` on `asample` returns the first
+request's id, so a retried submission never samples twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import math
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
+from contextlib import closing
+from dataclasses import dataclass
 
+import anyio
+import anyio.from_thread
 import orjson
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -21,20 +30,36 @@ from tinkex.local.app.results import proto_result
 from tinkex.local.app.runtime import Runtime, owner_of_request, runtime_of
 from tinkex.local.app.work import future_response, user_errors
 from tinkex.local.engine import Sampler
-from tinkex.local.futures import MAX_WAIT_SECONDS, Failure, Pending, Result
+from tinkex.local.engine.sampler import (
+    SampleEvent,
+    SamplerOutput,
+    SampleStream,
+    TokenStep,
+    collect,
+)
+from tinkex.local.futures import MAX_WAIT_SECONDS, ErrorCategory, Failure, Pending, RequestFailed
+from tinkex.local.futures import Result as FutureResult
 from tinkex.proto import decode_sample_response
 from tinkex.types import (
     CreateSamplingSessionRequest,
     CreateSamplingSessionResponse,
     JoinSamplingSessionRequest,
     JoinSamplingSessionResponse,
+    PromptAltTokens,
     SampleRequest,
+    SampleResponse,
+    TensorData,
 )
 
 __all__ = ["CLONE_STRIDE", "futures_group", "routes"]
 
 CLONE_STRIDE = 1_000_000_000
 """The official client numbers a cloned sampling client's samples from `clone_id * stride`."""
+
+CLIENT_GONE = "the client closed the stream, so sampling stopped early"
+
+RECORD_WAIT_S = 30.0
+"""How long a finished `record_stability_info` sample waits for its sequence ids."""
 
 
 def futures_group(sampling_session_id: str, clone_id: int) -> str:
@@ -81,52 +106,162 @@ async def join_sampling_session(request: Request) -> Response:
 async def asample(request: Request) -> Response:
     runtime = runtime_of(request)
     body = await parse_body(request, SampleRequest, runtime.config.max_body_bytes)
-    request_id = _submit_sample(runtime, owner_of_request(request), body)
-    return future_response(request_id, sample_sequence_ids=_sequence_ids(request_id, body))
+    job = _SampleJob.check(runtime, owner_of_request(request), body)
+
+    sequence_ids: Future[list[str]] = Future()  # known once queued; work may start before
+
+    def work() -> FutureResult:
+        output = collect(job.open(_never), body.num_samples)
+        if body.record_stability_info:
+            runtime.sequences.record(sequence_ids.result(RECORD_WAIT_S), output.sequences)
+        return proto_result(job.response(output))
+
+    request_id = runtime.queue.submit_sampling(
+        "sample", user_errors(work), dedup_key=job.dedup_key, group=job.group
+    )
+    sequence_ids.set_result(_sequence_ids(request_id, body))
+    return future_response(request_id, sample_sequence_ids=sequence_ids.result())
 
 
 async def sample_stream(request: Request) -> Response:
-    """The tinkex extension (docs/protocol.md §1.5): the sample as Server-Sent Events.
+    """The tinkex extension: the sample as Server-Sent Events while it is generated.
 
-    Local samples are short, so the events follow the finished sample: one `token` event
-    per sampled token, then `done` with the whole `SampleResponse`, or `error`.
+    Events (docs/protocol.md §1.5): `tokens` `{sequence_index, tokens, logprobs,
+    topk_logprobs?, stop_reason?}` for each token or group of tokens sent together, the last
+    group of a sequence carrying its stop reason; then `done` with the whole `SampleResponse`,
+    or `error` `{error, category}`. Bad input found before the first token is a plain 4xx.
+    When the client goes away, generation stops before its next token.
     """
     runtime = runtime_of(request)
     body = await parse_body(request, SampleRequest, runtime.config.max_body_bytes)
-    request_id = _submit_sample(runtime, owner_of_request(request), body)
+    job = _SampleJob.check(runtime, owner_of_request(request), body)
+    send, receive = anyio.create_memory_object_stream[SampleEvent](math.inf)
+    cancel = threading.Event()
+    try:
+        request_id = runtime.queue.submit_sampling(
+            "sample_stream", user_errors(_streaming_work(job, send, cancel))
+        )
+        first = await receive.receive()
+    except anyio.EndOfStream:
+        receive.close()
+        outcome = await _outcome(runtime, request_id)
+        assert isinstance(outcome, Failure)  # a finished sample always reports its prefill
+        status = 400 if outcome.category == ErrorCategory.USER else 500
+        raise ApiError(status, outcome.message) from None
+    except BaseException:  # not queued, or the client left during the prefill
+        send.close()
+        receive.close()
+        raise
     return StreamingResponse(
-        _events(runtime, request_id, _sequence_ids(request_id, body)),
+        _events(runtime, request_id, [first], receive, cancel, _sequence_ids(request_id, body)),
         media_type="text/event-stream",
         headers={"cache-control": "no-cache"},
     )
 
 
+def _never() -> bool:
+    return False
+
+
+def _streaming_work(
+    job: _SampleJob, send: MemoryObjectSendStream[SampleEvent], cancel: threading.Event
+) -> Callable[[], FutureResult]:
+    """Work that hands each event to the route as it is made, stopping once `cancel` is set."""
+
+    def relay(events: SampleStream) -> SampleStream:
+        with closing(events):
+            for event in events:
+                try:
+                    anyio.from_thread.run_sync(send.send_nowait, event)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    cancel.set()
+                yield event
+
+    def work() -> FutureResult:
+        try:
+            output = collect(relay(job.open(cancel.is_set)), job.body.num_samples)
+        finally:
+            anyio.from_thread.run_sync(send.close)
+        if cancel.is_set():
+            raise RequestFailed(CLIENT_GONE, ErrorCategory.USER)
+        return proto_result(job.response(output))
+
+    return work
+
+
 async def _events(
-    runtime: Runtime, request_id: str, sequence_ids: list[str]
+    runtime: Runtime,
+    request_id: str,
+    pending: list[SampleEvent],
+    receive: MemoryObjectReceiveStream[SampleEvent],
+    cancel: threading.Event,
+    sequence_ids: list[str],
 ) -> AsyncIterator[bytes]:
+    """Token events as they come (all that is waiting goes out together), then the outcome."""
+    try:
+        with receive:
+            while True:
+                for group in _groups(pending):
+                    yield _event("tokens", group)
+                try:
+                    pending = [await receive.receive()]
+                except anyio.EndOfStream:
+                    break
+                pending.extend(_waiting(receive))
+        outcome = await _outcome(runtime, request_id)
+        if isinstance(outcome, Failure):
+            yield _event("error", {**outcome.to_wire(), "request_id": request_id})
+            return
+        assert isinstance(outcome.body, bytes)
+        response = decode_sample_response(outcome.body)
+        done = response.model_copy(
+            update={
+                "sequences": [
+                    sequence.model_copy(update={"sequence_id": sequence_id})
+                    for sequence, sequence_id in zip(response.sequences, sequence_ids, strict=True)
+                ]
+            }
+        )
+        yield _event("done", done.model_dump(mode="json", exclude_none=True))
+    finally:
+        cancel.set()
+
+
+def _waiting(receive: MemoryObjectReceiveStream[SampleEvent]) -> list[SampleEvent]:
+    events: list[SampleEvent] = []
+    while True:
+        try:
+            events.append(receive.receive_nowait())
+        except (anyio.WouldBlock, anyio.EndOfStream):
+            return events
+
+
+def _groups(events: list[SampleEvent]) -> list[dict[str, object]]:
+    """One `tokens` event per sequence among `events`, tokens in order."""
+    groups: dict[int, dict[str, list[object]]] = {}
+    reasons: dict[int, str] = {}
+    for event in events:
+        if not isinstance(event, TokenStep):
+            continue  # the prompt scores travel in the final response
+        group = groups.setdefault(event.sequence_index, {"tokens": [], "logprobs": []})
+        group["tokens"].append(event.token)
+        group["logprobs"].append(event.logprob)
+        if event.topk_logprobs is not None:
+            group.setdefault("topk_logprobs", []).append(event.topk_logprobs)
+        if event.stop_reason is not None:
+            reasons[event.sequence_index] = event.stop_reason
+    return [
+        {"sequence_index": index, **group}
+        | ({"stop_reason": reasons[index]} if index in reasons else {})
+        for index, group in groups.items()
+    ]
+
+
+async def _outcome(runtime: Runtime, request_id: str) -> FutureResult | Failure:
     outcome = await runtime.registry.wait(request_id, MAX_WAIT_SECONDS)
     while isinstance(outcome, Pending):
         outcome = await runtime.registry.wait(request_id, MAX_WAIT_SECONDS)
-    if isinstance(outcome, Failure):
-        yield _event("error", outcome.to_wire())
-        return
-    assert isinstance(outcome.body, bytes)
-    response = decode_sample_response(outcome.body)
-    for index, sequence in enumerate(response.sequences):
-        logprobs: list[float | None] = [None] * len(sequence.tokens)
-        if sequence.logprobs is not None:
-            logprobs = list(sequence.logprobs)
-        for token, logprob in zip(sequence.tokens, logprobs, strict=True):
-            yield _event("token", {"sequence_index": index, "token": token, "logprob": logprob})
-    done = response.model_copy(
-        update={
-            "sequences": [
-                sequence.model_copy(update={"sequence_id": sequence_id})
-                for sequence, sequence_id in zip(response.sequences, sequence_ids, strict=True)
-            ]
-        }
-    )
-    yield _event("done", done.model_dump(mode="json", exclude_none=True))
+    return outcome
 
 
 def _event(name: str, data: object) -> bytes:
@@ -138,62 +273,98 @@ def _sequence_ids(request_id: str, body: SampleRequest) -> list[str]:
     return [f"{request_id}-{i}" for i in range(body.num_samples)]
 
 
-def _submit_sample(runtime: Runtime, owner: str, body: SampleRequest) -> str:
-    """Queue a sample; a repeated `(sampling_session_id, seq_id)` gets the first id."""
-    _refuse_unsupported(body)
-    tokens = prompt_tokens(body.prompt, "prompt")
-    config = sampling_config(body.sampling_params)
-    session_id, model_path, base_model = body.sampling_session_id, body.model_path, body.base_model
-    if session_id is not None:
-        runtime.store.samplers.get(session_id)
-    elif model_path is not None:
-        readable_checkpoint(runtime.store, owner, model_path)
-    elif base_model is not None:
-        runtime.workbench.check_model(base_model)
-    else:
-        raise ApiError(
-            400,
-            "sampling_session_id: missing; pass a sampling_session_id (or, as older clients "
-            "do, a model_path or base_model)",
-            "sampling_session_id",
-        )
+@dataclass(frozen=True)
+class _SampleJob:
+    """A checked sample request: what to sample from, how, and how to answer."""
 
-    def work() -> Result:
-        workbench = runtime.workbench
-        if session_id is not None:
-            host, adapter = workbench.sampler(session_id)
-        elif model_path is not None:
-            host, adapter = workbench.path_sampler(model_path)
+    runtime: Runtime
+    body: SampleRequest
+    tokens: list[int]
+
+    @classmethod
+    def check(cls, runtime: Runtime, owner: str, body: SampleRequest) -> _SampleJob:
+        """Refuse bad input with a 4xx before anything is queued."""
+        _refuse_unsupported(body)
+        tokens = prompt_tokens(body.prompt, "prompt")
+        if body.sampling_session_id is not None:
+            runtime.store.samplers.get(body.sampling_session_id)
+        elif body.model_path is not None:
+            readable_checkpoint(runtime.store, owner, body.model_path)
+        elif body.base_model is not None:
+            runtime.workbench.check_model(body.base_model)
         else:
-            host, adapter = workbench.host(base_model or ""), None
-        result = Sampler(host).sample(
-            tokens,
-            config,
+            raise ApiError(
+                400,
+                "sampling_session_id: missing; pass a sampling_session_id (or, as older "
+                "clients do, a model_path or base_model)",
+                "sampling_session_id",
+            )
+        return cls(runtime, body, tokens)
+
+    @property
+    def dedup_key(self) -> tuple[str, int] | None:
+        session_id, seq_id = self.body.sampling_session_id, self.body.seq_id
+        return None if session_id is None or seq_id is None else (session_id, seq_id)
+
+    @property
+    def group(self) -> str | None:
+        session_id = self.body.sampling_session_id
+        if session_id is None:
+            return None
+        return futures_group(session_id, (self.body.seq_id or 0) // CLONE_STRIDE)
+
+    def open(self, cancelled: Callable[[], bool]) -> SampleStream:
+        """Start sampling (in a worker thread: it may load a model)."""
+        body, workbench = self.body, self.runtime.workbench
+        if body.sampling_session_id is not None:
+            host, adapter = workbench.sampler(body.sampling_session_id)
+        elif body.model_path is not None:
+            host, adapter = workbench.path_sampler(body.model_path)
+        else:
+            host, adapter = workbench.host(body.base_model or ""), None
+        return Sampler(host).stream(
+            self.tokens,
+            sampling_config(body.sampling_params),
             adapter=adapter,
             num_samples=body.num_samples,
             prompt_logprobs=bool(body.prompt_logprobs),
             topk_prompt_logprobs=body.topk_prompt_logprobs,
+            topk_sample_logprobs=body.topk_sample_logprobs,
+            prompt_alt_tokens_k=body.prompt_alt_tokens_k,
+            cancelled=cancelled,
         )
-        return proto_result(sample_response(result, last_n=body.prompt_logprobs_last_n))
 
-    dedup = None if session_id is None or body.seq_id is None else (session_id, body.seq_id)
-    group = None
-    if session_id is not None:
-        group = futures_group(session_id, (body.seq_id or 0) // CLONE_STRIDE)
-    return runtime.queue.submit_sampling("sample", user_errors(work), dedup_key=dedup, group=group)
+    def response(self, output: SamplerOutput) -> SampleResponse:
+        """The engine's output as the wire `SampleResponse`."""
+        response = sample_response(output, last_n=self.body.prompt_logprobs_last_n)
+        update: dict[str, object] = {}
+        if self.body.topk_sample_logprobs:
+            update["sequences"] = [
+                wire.model_copy(update={"topk_logprobs": getattr(engine, "topk_logprobs", None)})
+                for wire, engine in zip(response.sequences, output.sequences, strict=True)
+            ]
+        alt = output.prompt_alt_tokens
+        if alt is not None:
+            update["prompt_alt_tokens"] = PromptAltTokens(
+                tokens=TensorData.from_numpy(alt.tokens),
+                logprobs=TensorData.from_numpy(alt.logprobs),
+            )
+        return response.model_copy(update=update) if update else response
 
 
 def _refuse_unsupported(body: SampleRequest) -> None:
     if body.num_samples < 1:
         raise ApiError(400, f"num_samples: must be >= 1, got {body.num_samples}", "num_samples")
-    unsupported = {
-        "topk_sample_logprobs": body.topk_sample_logprobs > 0,
-        "target_prompt_logprobs": body.target_prompt_logprobs is not None,
-        "prompt_alt_tokens_k": body.prompt_alt_tokens_k > 0,
-    }
-    for name, asked in unsupported.items():
-        if asked:
-            raise ApiError(400, f"{name}: not supported by tinkex.local; leave it unset", name)
+    for name in ("topk_prompt_logprobs", "topk_sample_logprobs", "prompt_alt_tokens_k"):
+        value = getattr(body, name)
+        if value < 0:
+            raise ApiError(400, f"{name}: must be 0 or greater, got {value}", name)
+    if body.target_prompt_logprobs is not None:
+        raise ApiError(
+            400,
+            "target_prompt_logprobs: not supported by tinkex.local; leave it unset",
+            "target_prompt_logprobs",
+        )
 
 
 routes = [

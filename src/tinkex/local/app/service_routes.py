@@ -32,7 +32,9 @@ async def client_config(request: Request) -> Response:
     """Feature flags: the plain httpx transport and per-request future polling."""
     config = runtime_of(request).config
     await parse_body(request, ClientConfigRequest, config.max_body_bytes)
-    return json_response(ClientConfigResponse(use_pyqwest_transport=False))
+    return json_response(
+        ClientConfigResponse(use_pyqwest_transport=False, custom_loss_server_side=True)
+    )
 
 
 async def dynamic_config(request: Request) -> Response:

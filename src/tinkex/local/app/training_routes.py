@@ -15,11 +15,14 @@ from starlette.routing import Route
 
 from tinkex.local.app.access import owned_run, readable_checkpoint_dir
 from tinkex.local.app.convert import (
-    adam_config,
     engine_data,
     forward_backward_output,
     lora_spec,
+    optimizer_config,
+    optimizer_kind,
+    step_config,
 )
+from tinkex.local.app.custom_loss_routes import custom_loss_for
 from tinkex.local.app.http import (
     ApiError,
     guarded,
@@ -28,10 +31,13 @@ from tinkex.local.app.http import (
     parse_json,
     read_body,
 )
+from tinkex.local.app.provenance import recorded_inputs
 from tinkex.local.app.results import proto_result
 from tinkex.local.app.runtime import owner_of_request, runtime_of
 from tinkex.local.app.work import future_response, user_errors
+from tinkex.local.engine.custom_graph import run_compiled_loss
 from tinkex.local.engine.errors import UserInputError
+from tinkex.local.engine.optimizers import check_optimizer_kind
 from tinkex.local.futures import PROTOBUF_CONTENT_TYPE, Result
 from tinkex.local.queue import FIRST_SEQ_ID
 from tinkex.local.store import LoraSettings, training_run_id
@@ -75,10 +81,11 @@ async def create_model(request: Request) -> Response:
     runtime.workbench.check_model(body.base_model)
     model_id = training_run_id(body.session_id, body.model_seq_id)
     spec = lora_spec(body.lora_config)
+    optimizer = optimizer_kind(body.optimizer_config)
     owner = owner_of_request(request)
 
     def work() -> Result:
-        runtime.workbench.create_trainer(model_id, body.base_model, spec)
+        runtime.workbench.create_trainer(model_id, body.base_model, spec, optimizer)
         runtime.store.runs.create(
             model_id,
             session_id=body.session_id,
@@ -93,6 +100,7 @@ async def create_model(request: Request) -> Response:
             ),
             model_seq_id=body.model_seq_id,
             user_metadata=body.user_metadata,
+            optimizer=optimizer,
         )
         return Result({"model_id": model_id, "type": "create_model"})
 
@@ -112,6 +120,7 @@ async def get_info(request: Request) -> Response:
             is_lora=run.is_lora,
             lora_rank=run.lora.rank,
             model_name=run.base_model,
+            optimizer_config=optimizer_config(run.optimizer),
         )
     )
 
@@ -150,11 +159,23 @@ def _forward(
     runtime = runtime_of(request)
     data = engine_data(fb_input.data)
     config = fb_input.loss_fn_config
+    owner = owner_of_request(request)
+    model = owned_run(runtime.store, owner, model_id)
+    tokens = sum(len(datum.tokens) for datum in data)
+    custom = custom_loss_for(request, model_id, fb_input)
 
     def work() -> Result:
         trainer = runtime.workbench.trainer(model_id)
         run = trainer.forward_backward if backward else trainer.forward
-        return proto_result(forward_backward_output(run(data, fb_input.loss_fn, config)))
+        output = (
+            run(recorded_inputs(data, fb_input, runtime.sequences), fb_input.loss_fn, config)
+            if custom is None
+            else run_compiled_loss(trainer, data, custom, backward=backward)
+        )
+        runtime.store.usage.record(
+            owner, "training", tokens, session_id=model.session_id, base_model=model.base_model
+        )
+        return proto_result(forward_backward_output(output))
 
     kind = "forward_backward" if backward else "forward"
     return future_response(_submit(request, model_id, kind, seq_id, work), model_id=model_id)
@@ -163,10 +184,12 @@ def _forward(
 async def optim_step(request: Request) -> Response:
     runtime = runtime_of(request)
     body = await parse_body(request, OptimStepRequest, runtime.config.max_body_bytes)
-    adam = adam_config(body.optim_params)
 
     def work() -> Result:
-        metrics = runtime.workbench.trainer(body.model_id).optim_step(adam)
+        # Bad params fail the future (category user) rather than the request: a refused
+        # submission would leave its seq_id a gap that stalls the model's later requests.
+        step = step_config(body.optim_params)
+        metrics = runtime.workbench.trainer(body.model_id).optim_step(step)
         return Result({"metrics": metrics, "type": "optim_step"})
 
     request_id = _submit(request, body.model_id, "optim_step", body.seq_id, work)
@@ -265,9 +288,13 @@ def _load_into(request: Request, body: LoadWeightsRequest, model_id: str) -> Res
 
     def work() -> Result:
         directory = readable_checkpoint_dir(runtime.store, owner, body.path)
-        base_model = runtime.store.runs.get(model_id).base_model
+        run = runtime.store.runs.get(model_id)
         runtime.workbench.load_trainer(
-            model_id, base_model, directory, with_optimizer=body.optimizer
+            model_id,
+            run.base_model,
+            directory,
+            with_optimizer=body.optimizer,
+            optimizer=check_optimizer_kind(run.optimizer),
         )
         return Result({"path": body.path, "model_id": model_id, "type": "load_weights"})
 
@@ -283,12 +310,14 @@ def _load_new(
     model_id = training_run_id(session_id, model_seq_id)
     if body.base_model is not None:
         runtime.workbench.check_model(body.base_model)
+    # With the optimizer state, the family is the checkpoint's; otherwise the request's.
+    optimizer = None if body.optimizer else optimizer_kind(body.optimizer_config)
 
     def work() -> Result:
         directory = readable_checkpoint_dir(runtime.store, owner, body.path)
         base_model = body.base_model or runtime.workbench.checkpoint_base_model(directory)
-        runtime.workbench.load_trainer(
-            model_id, base_model, directory, with_optimizer=body.optimizer
+        family = runtime.workbench.load_trainer(
+            model_id, base_model, directory, with_optimizer=body.optimizer, optimizer=optimizer
         )
         source = runtime.store.runs.get(runtime.store.checkpoints.get(body.path).model_id)
         runtime.store.runs.create(
@@ -299,6 +328,7 @@ def _load_new(
             lora=source.lora,
             model_seq_id=model_seq_id,
             user_metadata=body.user_metadata,
+            optimizer=family,
         )
         return Result({"path": body.path, "model_id": model_id, "type": "load_weights"})
 

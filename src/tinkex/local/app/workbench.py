@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tinkex.local.engine import (
     AdapterHost,
     LoraSpec,
+    OptimizerKind,
     TrainingSession,
     load_adapter,
     load_base_model,
@@ -26,6 +27,7 @@ from tinkex.local.engine import (
     save_adapter,
     save_training_state,
 )
+from tinkex.local.engine.checkpoint import resumed_optimizer_kind
 from tinkex.local.engine.errors import UserInputError
 from tinkex.local.store import Store
 from tinkex.types import ModelData
@@ -39,8 +41,11 @@ SamplerHandle = tuple[AdapterHost, str | None]
 class Workbench:
     """Base models, trainers and samplers of one server."""
 
-    def __init__(self, models: Sequence[str], store: Store) -> None:
+    def __init__(
+        self, models: Sequence[str], store: Store, aliases: Mapping[str, str] | None = None
+    ) -> None:
         self.models = tuple(models)
+        self._aliases = dict(aliases or {})
         self._store = store
         self._lock = threading.Lock()
         self._hosts: dict[str, AdapterHost] = {}
@@ -49,17 +54,18 @@ class Workbench:
 
     def check_model(self, base_model: str) -> str:
         """Refuse models this server was not started with (user error naming the fix)."""
-        if base_model not in self.models:
+        if base_model not in self.models and base_model not in self._aliases:
             raise UserInputError(
-                f"base_model: {base_model!r} is not served here; use one of {list(self.models)} "
-                "or restart the server with --model"
+                f"base_model: {base_model!r} is not served here; use one of "
+                f"{[*self.models, *self._aliases]} "
+                "or restart the server with --model (or --model-alias NAME=PATH)"
             )
         return base_model
 
     def model_data(self, base_model: str) -> ModelData:
         """What `get_info` reports: the architecture and, as the tokenizer id, the model's
         directory (the client passes it to `AutoTokenizer.from_pretrained`, offline)."""
-        directory = resolve_model_dir(base_model)
+        directory = resolve_model_dir(self._aliases.get(base_model, base_model))
         config = json.loads((directory / "config.json").read_text())
         return ModelData(
             arch=config.get("model_type"), model_name=base_model, tokenizer_id=str(directory)
@@ -71,13 +77,17 @@ class Workbench:
         with self._lock:
             host = self._hosts.get(base_model)
             if host is None:
-                host = self._hosts[base_model] = AdapterHost(load_base_model(base_model))
+                host = self._hosts[base_model] = AdapterHost(
+                    load_base_model(base_model, aliases=self._aliases)
+                )
             return host
 
-    def create_trainer(self, model_id: str, base_model: str, spec: LoraSpec) -> None:
+    def create_trainer(
+        self, model_id: str, base_model: str, spec: LoraSpec, optimizer: OptimizerKind
+    ) -> None:
         """A fresh LoRA adapter with an empty optimizer for `model_id`."""
         host = self.host(base_model)
-        self._trainers[model_id] = TrainingSession.create(host, model_id, spec)
+        self._trainers[model_id] = TrainingSession.create(host, model_id, spec, optimizer)
 
     def trainer(self, model_id: str) -> TrainingSession:
         try:
@@ -96,19 +106,31 @@ class Workbench:
         return str(name)
 
     def load_trainer(
-        self, model_id: str, base_model: str, directory: Path, *, with_optimizer: bool
-    ) -> None:
-        """Create (or replace) `model_id`'s adapter from a checkpoint directory."""
+        self,
+        model_id: str,
+        base_model: str,
+        directory: Path,
+        *,
+        with_optimizer: bool,
+        optimizer: OptimizerKind | None,
+    ) -> OptimizerKind:
+        """Create (or replace) `model_id`'s adapter from a checkpoint directory; returns the
+        optimizer family it trains with (see `load_training_state`)."""
         host = self.host(base_model)
+        # Refuse an unusable checkpoint before dropping the model's current adapter.
+        read_adapter_config(directory)
+        resumed_optimizer_kind(directory, with_optimizer=with_optimizer, optimizer=optimizer)
         old = self._trainers.pop(model_id, None)
         if old is not None:
             host.remove(old.adapter)
-        self._trainers[model_id] = load_training_state(
-            host, model_id, directory, with_optimizer=with_optimizer
+        session = load_training_state(
+            host, model_id, directory, with_optimizer=with_optimizer, optimizer=optimizer
         )
+        self._trainers[model_id] = session
+        return session.optimizer_kind
 
     def save_trainer(self, model_id: str, directory: Path, *, optimizer: bool) -> None:
-        """Write `model_id`'s adapter (with its AdamW state when `optimizer`) to `directory`."""
+        """Write `model_id`'s adapter (with its optimizer state when `optimizer`) to `directory`."""
         session = self.trainer(model_id)
         if optimizer:
             save_training_state(session, directory, overwrite=True)

@@ -1,8 +1,9 @@
-"""Save and load an adapter as a PEFT directory, optionally with its AdamW state.
+"""Save and load an adapter as a PEFT directory, optionally with its optimizer state.
 
 Layout: `adapter_config.json` + `adapter_model.safetensors` (loadable by
-`peft.PeftModel.from_pretrained`), plus `optimizer.safetensors` holding each AdamW state
-tensor as `"{param}.{key}"` (key: `step`, `exp_avg`, `exp_avg_sq`). A directory is written
+`peft.PeftModel.from_pretrained`), plus `optimizer.safetensors` holding each optimizer state
+tensor as `"{param}.{key}"` (AdamW: `step`, `exp_avg`, `exp_avg_sq`; Dimuon:
+`momentum_buffer`), with the optimizer family in the file's metadata. A directory is written
 in a temporary sibling and renamed into place, so readers never see half a checkpoint.
 Reload is exact: the same bits, so training resumes as if never interrupted.
 """
@@ -17,39 +18,45 @@ from pathlib import Path
 
 import peft
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from tinkex.local.engine.errors import UserInputError
 from tinkex.local.engine.lora import AdapterHost
+from tinkex.local.engine.optimizers import check_optimizer_kind
 from tinkex.local.engine.trainer import TrainingSession
+from tinkex.local.engine.types import OptimizerKind
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 OPTIMIZER_STATE = "optimizer.safetensors"
+OPTIMIZER_KIND_KEY = "optimizer"
+"""Metadata key of `optimizer.safetensors` naming the family; absent (old files) means AdamW."""
 
 
-def save_adapter(
-    host: AdapterHost,
-    adapter: str,
-    path: Path,
-    *,
-    optimizer: torch.optim.Optimizer | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Write adapter `adapter` (and `optimizer`'s state, if given) to directory `path`."""
-    with host.lock, _atomic_dir(path, overwrite) as staging:
-        host.config(adapter).save_pretrained(str(staging))
-        save_file(_contiguous(host.state_dict(adapter)), staging / ADAPTER_WEIGHTS)
-        if optimizer is not None:
-            save_file(_optimizer_tensors(host, adapter, optimizer), staging / OPTIMIZER_STATE)
-    return path
+def save_adapter(host: AdapterHost, adapter: str, path: Path, *, overwrite: bool = False) -> Path:
+    """Write adapter `adapter`'s config and weights to directory `path`."""
+    return _save(host, adapter, path, None, overwrite)
 
 
 def save_training_state(session: TrainingSession, path: Path, *, overwrite: bool = False) -> Path:
     """Adapter weights plus optimizer state: everything needed to resume training."""
-    return save_adapter(
-        session.host, session.adapter, path, optimizer=session.optimizer, overwrite=overwrite
-    )
+    return _save(session.host, session.adapter, path, session, overwrite)
+
+
+def _save(
+    host: AdapterHost, adapter: str, path: Path, session: TrainingSession | None, overwrite: bool
+) -> Path:
+    with host.lock, _atomic_dir(path, overwrite) as staging:
+        host.config(adapter).save_pretrained(str(staging))
+        save_file(_contiguous(host.state_dict(adapter)), staging / ADAPTER_WEIGHTS)
+        if session is not None:
+            save_file(
+                _optimizer_tensors(session),
+                staging / OPTIMIZER_STATE,
+                metadata={OPTIMIZER_KIND_KEY: session.optimizer_kind},
+            )
+    return path
 
 
 def read_adapter_config(path: Path) -> peft.LoraConfig:
@@ -78,28 +85,61 @@ def load_adapter(host: AdapterHost, adapter: str, path: Path, *, trainable: bool
 
 
 def load_training_state(
-    host: AdapterHost, adapter: str, path: Path, *, with_optimizer: bool
+    host: AdapterHost,
+    adapter: str,
+    path: Path,
+    *,
+    with_optimizer: bool,
+    optimizer: OptimizerKind | None = None,
 ) -> TrainingSession:
-    """A training session resumed from `path`; its optimizer state too when asked."""
-    if with_optimizer and not (path / OPTIMIZER_STATE).is_file():
-        raise UserInputError(
-            f"path: {str(path)!r} has no {OPTIMIZER_STATE}; load it without the optimizer or "
-            "pass a checkpoint written by save_state"
-        )
+    """A training session resumed from `path`.
+
+    With `with_optimizer`, the saved optimizer (family and state) is restored, and `optimizer`,
+    if given, must be that family. Otherwise the session starts an empty `optimizer` (AdamW
+    when None).
+    """
+    kind = resumed_optimizer_kind(path, with_optimizer=with_optimizer, optimizer=optimizer)
     load_adapter(host, adapter, path, trainable=True)
-    session = TrainingSession(host, adapter)
+    session = TrainingSession(host, adapter, kind)
     if with_optimizer:
         tensors = load_file(path / OPTIMIZER_STATE, device=str(host.base.device))
         _restore_optimizer(session, tensors)
     return session
 
 
-def _optimizer_tensors(
-    host: AdapterHost, adapter: str, optimizer: torch.optim.Optimizer
-) -> dict[str, torch.Tensor]:
+def resumed_optimizer_kind(
+    path: Path, *, with_optimizer: bool, optimizer: OptimizerKind | None
+) -> OptimizerKind:
+    """The family a session resumed from `path` trains with (see `load_training_state`);
+    raises before anything is loaded when the checkpoint cannot provide it."""
+    if not with_optimizer:
+        return optimizer or "adamw"
+    kind = saved_optimizer_kind(path)
+    if optimizer is not None and optimizer != kind:
+        raise UserInputError(
+            f"path: the checkpoint holds {kind!r} optimizer state but the model uses "
+            f"{optimizer!r}; load it without the optimizer state"
+        )
+    return kind
+
+
+def saved_optimizer_kind(path: Path) -> OptimizerKind:
+    """The optimizer family whose state checkpoint `path` holds."""
+    state = path / OPTIMIZER_STATE
+    if not state.is_file():
+        raise UserInputError(
+            f"path: {str(path)!r} has no {OPTIMIZER_STATE}; load it without the optimizer or "
+            "pass a checkpoint written by save_state"
+        )
+    with safe_open(str(state), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    return check_optimizer_kind(metadata.get(OPTIMIZER_KIND_KEY, "adamw"))
+
+
+def _optimizer_tensors(session: TrainingSession) -> dict[str, torch.Tensor]:
     tensors: dict[str, torch.Tensor] = {}
-    for name, parameter in host.parameters(adapter).items():
-        for key, value in optimizer.state.get(parameter, {}).items():
+    for name, parameter in session.parameters.items():
+        for key, value in session.optimizer.state.get(parameter, {}).items():
             tensors[f"{name}.{key}"] = torch.as_tensor(value).detach().clone().contiguous()
     return tensors
 

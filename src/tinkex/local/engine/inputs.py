@@ -22,6 +22,7 @@ _FLOAT_KEYS = (
     "advantages",
     "clip_low_threshold",
     "clip_high_threshold",
+    "sequence_ratio_mask",
 )
 
 

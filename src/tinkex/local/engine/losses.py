@@ -14,11 +14,26 @@ importance_sampling  loss = -sum(ratio * A)                   inputs: target_tok
 ppo                  loss = -sum(min(ratio * A, clip(ratio, lo, hi) * A))
 cispo                loss = -sum(stopgrad(clip(ratio, lo, hi)) * lp * A)
 dro                  loss = -sum(lp * A - beta / 2 * (lp - q) ** 2)
+stable_reinforce     loss = -sum(stopgrad(clip(ratio, lo, hi)) * lp * A)   lo=0, hi=2
+    Truncated importance-sampled REINFORCE. The service does not publish its objective; this
+    one is chosen because it stays stable on stale (off-policy) samples, which is what the
+    cookbook uses it for: the gradient of each token is its REINFORCE gradient scaled by the
+    importance ratio capped at `hi` (variance bounded, no overflow, and unlike PPO no token
+    is silenced). `q` is the sampler's own record of the sampled tokens' logprobs: the
+    server substitutes it at every position the datum's provenance spans name as sampled
+    by a sequence recorded with `record_stability_info` (see `tinkex.local.app.provenance`).
+gspo                 loss = -mean_m(min(s_t * A, clip(s_t, lo, hi) * A)),
+                     s = exp(mean_m(lp - q)),  s_t = stopgrad(s) * exp(lp - stopgrad(lp))
+    Group Sequence Policy Optimization (Zheng et al. 2025): one length-normalised sequence
+    ratio per datum instead of per-token ratios. `mean_m` runs over the positions of
+    `sequence_ratio_mask` (optional input; default: the positions with non-zero advantage,
+    i.e. the sampled tokens). Defaults lo=1-3e-4, hi=1+4e-4 are the paper's.
 
 Config keys (`loss_fn_config`): ppo and cispo take `clip_low_threshold` (default 0.8) and
 `clip_high_threshold` (default 1.2), the bounds on the ratio itself (Tinker's epsilon 0.2);
 dro takes `beta` (default 0.05, the value of the Tinker docs' example; the service's own
-default is unpublished). Unknown keys are rejected. ppo and cispo also accept per-token
+default is unpublished); stable_reinforce and gspo take the two clip keys with the defaults
+above. Unknown keys are rejected. ppo and cispo also accept per-token
 `clip_low_threshold` / `clip_high_threshold` arrays in `loss_fn_inputs` (the official `Datum`
 knows these keys), which take precedence over the config. The RL losses ignore `weights`:
 prompt positions carry zero advantages instead.
@@ -105,6 +120,29 @@ def dro(
     return LossOutput(-objective.sum(), {"logprobs": lp})
 
 
+def stable_reinforce(
+    lp: torch.Tensor, inputs: Mapping[str, torch.Tensor], config: Mapping[str, float]
+) -> LossOutput:
+    """REINFORCE weighted by a capped, gradient-free importance ratio (off-policy safe)."""
+    return cispo(lp, inputs, config)
+
+
+def gspo(
+    lp: torch.Tensor, inputs: Mapping[str, torch.Tensor], config: Mapping[str, float]
+) -> LossOutput:
+    """Clipped objective on the length-normalised sequence ratio (token-level GSPO form)."""
+    advantages = inputs["advantages"]
+    mask = inputs.get("sequence_ratio_mask")
+    if mask is None:
+        mask = (advantages != 0).to(lp.dtype)
+    count = mask.sum().clamp(min=1.0)
+    sequence_ratio = torch.exp((mask * (lp - inputs["logprobs"])).sum() / count)
+    token_ratio = sequence_ratio.detach() * torch.exp(lp - lp.detach())
+    clipped = _clip(token_ratio, {}, config)
+    objective = torch.minimum(token_ratio * advantages, clipped * advantages)
+    return LossOutput(-(mask * objective).sum() / count, {"logprobs": lp})
+
+
 def _clip(
     ratio: torch.Tensor, inputs: Mapping[str, torch.Tensor], config: Mapping[str, float]
 ) -> torch.Tensor:
@@ -130,6 +168,20 @@ LOSSES: Mapping[str, LossSpec] = {
         LossSpec("ppo", ppo, _RL_INPUTS, _CLIP_DEFAULTS, _CLIP_INPUTS),
         LossSpec("cispo", cispo, _RL_INPUTS, _CLIP_DEFAULTS, _CLIP_INPUTS),
         LossSpec("dro", dro, _RL_INPUTS, {"beta": 0.05}),
+        LossSpec(
+            "stable_reinforce",
+            stable_reinforce,
+            _RL_INPUTS,
+            {"clip_low_threshold": 0.0, "clip_high_threshold": 2.0},
+            _CLIP_INPUTS,
+        ),
+        LossSpec(
+            "gspo",
+            gspo,
+            _RL_INPUTS,
+            {"clip_low_threshold": 1 - 3e-4, "clip_high_threshold": 1 + 4e-4},
+            ("sequence_ratio_mask",),
+        ),
     )
 }
 

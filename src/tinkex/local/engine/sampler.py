@@ -4,6 +4,11 @@ Why hand-written rather than `model.generate`: a per-request `torch.Generator` m
 request reproducible whatever else runs, the loop returns each token's logprob without a
 second pass, and it measured faster than `generate` (see `bench/bench_engine.py`).
 
+The loop is a generator (`Sampler.stream`): it yields the prefill's prompt scores, then one
+`TokenStep` per generated token, so a streaming route sends tokens as they come and stops the
+work when its client goes away; `Sampler.sample` is the same generator run to the end, which
+makes a stream and a sample of the same seed identical by construction.
+
 Reported logprobs are those of the model itself (temperature 1, before top-k/top-p), the
 same quantity training computes, so `importance_sampling` ratios start at exactly 1.
 """
@@ -11,7 +16,9 @@ same quantity training computes, so `importance_sampling` ratios start at exactl
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Sequence
+from contextlib import closing
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,10 +26,109 @@ import torch
 
 from tinkex.local.engine.errors import UserInputError
 from tinkex.local.engine.lora import AdapterHost
-from tinkex.local.engine.types import SampledSequence, SampleResult, SamplingConfig, TopkLogprobs
+from tinkex.local.engine.types import (
+    SampledSequence,
+    SampleResult,
+    SamplingConfig,
+    StopReason,
+    TopkLogprobs,
+)
+
+__all__ = [
+    "MASK_LOGPROB",
+    "PromptAltTokens",
+    "PromptScores",
+    "SampleEvent",
+    "SampleStream",
+    "SampledWithTopk",
+    "Sampler",
+    "SamplerOutput",
+    "TokenStep",
+    "collect",
+]
 
 MASK_LOGPROB = -99999.0
 """Filler logprob of empty top-k rows, as in the official `TopkLogprobs`."""
+
+_ALT_SEED_SALT = 0x5A17
+"""Alternative prompt tokens draw from their own generator, so asking for them leaves the
+sampled sequences of a seeded request unchanged."""
+
+TopkRow = list[tuple[int, float]]
+
+
+@dataclass(frozen=True)
+class PromptAltTokens:
+    """`k` draws per prompt position after the first, at the request's temperature.
+
+    Both arrays are `(len(prompt) - 1, k)`: int64 token ids and their float32 model logprobs.
+    """
+
+    tokens: np.ndarray
+    logprobs: np.ndarray
+
+
+@dataclass(frozen=True)
+class PromptScores:
+    """The prefill's answer, first event of every stream; fields are None when not asked."""
+
+    prompt_logprobs: np.ndarray | None = None
+    topk_prompt_logprobs: TopkLogprobs | None = None
+    prompt_alt_tokens: PromptAltTokens | None = None
+
+
+@dataclass(frozen=True)
+class TokenStep:
+    """One generated token of sequence `sequence_index`; `stop_reason` is set on its last."""
+
+    sequence_index: int
+    token: int
+    logprob: float
+    topk_logprobs: TopkRow | None = None
+    stop_reason: StopReason | None = None
+
+
+SampleEvent = PromptScores | TokenStep
+SampleStream = Generator[SampleEvent, None, None]
+
+
+@dataclass(frozen=True)
+class SampledWithTopk(SampledSequence):
+    """A completion plus, when asked, the top-k logprobs at each of its positions."""
+
+    topk_logprobs: list[TopkRow] | None = None
+
+
+@dataclass(frozen=True)
+class SamplerOutput(SampleResult):
+    """`SampleResult` plus the alternative prompt tokens, when asked."""
+
+    prompt_alt_tokens: PromptAltTokens | None = None
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A validated request: everything the decoding loop needs."""
+
+    ids: torch.Tensor
+    config: SamplingConfig
+    max_tokens: int
+    seed: int
+    num_samples: int
+    stop_ids: set[int]
+    stop_strings: list[str]
+    prompt_logprobs: bool
+    topk_prompt_logprobs: int
+    topk_sample_logprobs: int
+    prompt_alt_tokens_k: int
+
+    @property
+    def scores_prompt(self) -> bool:
+        return self.prompt_logprobs or self.topk_prompt_logprobs > 0 or self.prompt_alt_tokens_k > 0
 
 
 class Sampler:
@@ -40,36 +146,68 @@ class Sampler:
         num_samples: int = 1,
         prompt_logprobs: bool = False,
         topk_prompt_logprobs: int = 0,
-    ) -> SampleResult:
+        topk_sample_logprobs: int = 0,
+        prompt_alt_tokens_k: int = 0,
+    ) -> SamplerOutput:
         """`num_samples` completions of `prompt`, plus prompt logprobs when asked."""
+        events = self.stream(
+            prompt,
+            config,
+            adapter=adapter,
+            num_samples=num_samples,
+            prompt_logprobs=prompt_logprobs,
+            topk_prompt_logprobs=topk_prompt_logprobs,
+            topk_sample_logprobs=topk_sample_logprobs,
+            prompt_alt_tokens_k=prompt_alt_tokens_k,
+        )
+        return collect(events, num_samples)
+
+    def stream(
+        self,
+        prompt: Sequence[int],
+        config: SamplingConfig,
+        *,
+        adapter: str | None = None,
+        num_samples: int = 1,
+        prompt_logprobs: bool = False,
+        topk_prompt_logprobs: int = 0,
+        topk_sample_logprobs: int = 0,
+        prompt_alt_tokens_k: int = 0,
+        cancelled: Callable[[], bool] = _never,
+    ) -> SampleStream:
+        """`sample` as events: `PromptScores`, then a `TokenStep` per token as it is made.
+
+        Bad input raises here, before any work. Generation runs while the iterator is
+        consumed and holds the host's lock meanwhile: consume it promptly and close it
+        (or exhaust it). `cancelled` is checked before every token; once it returns True
+        the iterator ends early.
+        """
         base = self.host.base
         ids = self._prompt_tensor(prompt)
         max_tokens = _check_config(config, len(prompt), base.context_length)
-        if num_samples < 1:
-            raise UserInputError(f"num_samples: expected >= 1, got {num_samples}")
-        if topk_prompt_logprobs < 0:
-            raise UserInputError(f"topk_prompt_logprobs: expected >= 0, got {topk_prompt_logprobs}")
+        for name, value, least in (
+            ("num_samples", num_samples, 1),
+            ("topk_prompt_logprobs", topk_prompt_logprobs, 0),
+            ("topk_sample_logprobs", topk_sample_logprobs, 0),
+            ("prompt_alt_tokens_k", prompt_alt_tokens_k, 0),
+        ):
+            if value < least:
+                raise UserInputError(f"{name}: expected >= {least}, got {value}")
         stop_ids, stop_strings = self._stops(config.stop)
-        seed = config.seed if config.seed is not None else secrets.randbits(63)
-        generator = torch.Generator(device=base.device).manual_seed(seed)
-        with self.host.using(adapter) as model, torch.no_grad():
-            scored = prompt_logprobs or topk_prompt_logprobs > 0
-            out = model(input_ids=ids, use_cache=True, logits_to_keep=0 if scored else 1)
-            prompt_lp = torch.log_softmax(out.logits[0].float(), dim=-1)
-            cache = out.cache
-            if num_samples > 1:
-                cache.batch_repeat_interleave(num_samples)
-            last = prompt_lp[-1:].expand(num_samples, -1)
-            sequences = self._decode(
-                model, cache, last, config, max_tokens, generator, stop_ids, stop_strings
-            )
-        return SampleResult(
-            sequences=sequences,
-            prompt_logprobs=_prompt_logprobs(prompt_lp, ids[0]) if prompt_logprobs else None,
-            topk_prompt_logprobs=(
-                _topk(prompt_lp, topk_prompt_logprobs) if topk_prompt_logprobs else None
-            ),
+        plan = _Plan(
+            ids=ids,
+            config=config,
+            max_tokens=max_tokens,
+            seed=config.seed if config.seed is not None else secrets.randbits(63),
+            num_samples=num_samples,
+            stop_ids=stop_ids,
+            stop_strings=stop_strings,
+            prompt_logprobs=prompt_logprobs,
+            topk_prompt_logprobs=topk_prompt_logprobs,
+            topk_sample_logprobs=topk_sample_logprobs,
+            prompt_alt_tokens_k=prompt_alt_tokens_k,
         )
+        return self._generate(plan, adapter, cancelled)
 
     def compute_logprobs(self, prompt: Sequence[int], *, adapter: str | None = None) -> np.ndarray:
         """Logprob of each prompt token given the ones before it; NaN at position 0."""
@@ -77,6 +215,63 @@ class Sampler:
         with self.host.using(adapter) as model, torch.no_grad():
             logits = model(input_ids=ids, use_cache=False).logits[0].float()
         return _prompt_logprobs(torch.log_softmax(logits, dim=-1), ids[0])
+
+    def _generate(
+        self, plan: _Plan, adapter: str | None, cancelled: Callable[[], bool]
+    ) -> SampleStream:
+        # Gradients are disabled around each model call only: a suspended generator must not
+        # leave its consumer's thread in no-grad mode.
+        generator = torch.Generator(device=self.host.base.device).manual_seed(plan.seed)
+        with self.host.using(adapter) as model:
+            with torch.no_grad():
+                logits_to_keep = 0 if plan.scores_prompt else 1
+                out = model(input_ids=plan.ids, use_cache=True, logits_to_keep=logits_to_keep)
+            prompt_lp = torch.log_softmax(out.logits[0].float(), dim=-1)
+            yield self._prompt_scores(plan, prompt_lp)
+            cache = out.cache
+            if plan.num_samples > 1:
+                cache.batch_repeat_interleave(plan.num_samples)
+            last = prompt_lp[-1:].expand(plan.num_samples, -1)
+            tokens: list[list[int]] = [[] for _ in range(plan.num_samples)]
+            stopped = [False] * plan.num_samples
+            for step in range(plan.max_tokens):
+                if cancelled():
+                    return
+                final_step = step == plan.max_tokens - 1
+                chosen = _choose(last, plan.config, generator)
+                picked = last.gather(-1, chosen.unsqueeze(-1)).squeeze(-1).tolist()
+                topk = _topk_rows(last, plan.topk_sample_logprobs)
+                for row, token in enumerate(chosen.tolist()):
+                    if stopped[row]:
+                        continue
+                    tokens[row].append(token)
+                    stop = token in plan.stop_ids or self._hit_string(tokens[row], plan)
+                    stopped[row] = stop
+                    reason: StopReason | None = "stop" if stop else None
+                    if final_step and not stop:
+                        reason = "length"
+                    yield TokenStep(
+                        row, token, picked[row], None if topk is None else topk[row], reason
+                    )
+                if all(stopped) or final_step:
+                    return
+                with torch.no_grad():
+                    out = model(input_ids=chosen.unsqueeze(-1), cache=cache, use_cache=True)
+                cache = out.cache
+                last = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+
+    def _prompt_scores(self, plan: _Plan, prompt_lp: torch.Tensor) -> PromptScores:
+        ids = plan.ids[0]
+        alt = None
+        if plan.prompt_alt_tokens_k:
+            alt = _alt_tokens(prompt_lp, plan, self.host.base.device)
+        return PromptScores(
+            prompt_logprobs=_prompt_logprobs(prompt_lp, ids) if plan.prompt_logprobs else None,
+            topk_prompt_logprobs=(
+                _topk(prompt_lp, plan.topk_prompt_logprobs) if plan.topk_prompt_logprobs else None
+            ),
+            prompt_alt_tokens=alt,
+        )
 
     def _prompt_tensor(self, prompt: Sequence[int]) -> torch.Tensor:
         base = self.host.base
@@ -113,45 +308,11 @@ class Sampler:
             "sampling_params.stop: expected a string, a list of strings or a list of token ids"
         )
 
-    def _decode(
-        self,
-        model: Any,
-        cache: Any,
-        last: torch.Tensor,
-        config: SamplingConfig,
-        max_tokens: int,
-        generator: torch.Generator,
-        stop_ids: set[int],
-        stop_strings: list[str],
-    ) -> list[SampledSequence]:
-        count = last.shape[0]
-        tokens: list[list[int]] = [[] for _ in range(count)]
-        logprobs: list[list[float]] = [[] for _ in range(count)]
-        stopped = [False] * count
-        for step in range(max_tokens):
-            chosen = _choose(last, config, generator)
-            picked = last.gather(-1, chosen.unsqueeze(-1)).squeeze(-1)
-            for row, (token, lp) in enumerate(zip(chosen.tolist(), picked.tolist(), strict=True)):
-                if stopped[row]:
-                    continue
-                tokens[row].append(token)
-                logprobs[row].append(lp)
-                stopped[row] = token in stop_ids or self._hit_string(tokens[row], stop_strings)
-            if all(stopped) or step == max_tokens - 1:
-                break
-            out = model(input_ids=chosen.unsqueeze(-1), cache=cache, use_cache=True)
-            cache = out.cache
-            last = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
-        return [
-            SampledSequence(tokens[row], logprobs[row], "stop" if stopped[row] else "length")
-            for row in range(count)
-        ]
-
-    def _hit_string(self, tokens: list[int], stop_strings: list[str]) -> bool:
-        if not stop_strings:
+    def _hit_string(self, tokens: list[int], plan: _Plan) -> bool:
+        if not plan.stop_strings:
             return False
         text = self.host.base.tokenizer.decode(tokens)
-        return any(stop in text for stop in stop_strings)
+        return any(stop in text for stop in plan.stop_strings)
 
 
 def _choose(
@@ -215,3 +376,60 @@ def _topk(logprobs: torch.Tensor, k: int) -> TopkLogprobs:
     token_ids[1:] = indices.cpu().numpy()
     lps[1:] = values.cpu().numpy()
     return TopkLogprobs(token_ids=token_ids, logprobs=lps)
+
+
+def _topk_rows(logprobs: torch.Tensor, k: int) -> list[TopkRow] | None:
+    """The k likeliest `(token, logprob)` pairs of each row, or None when k is 0."""
+    if k == 0:
+        return None
+    values, indices = torch.topk(logprobs, min(k, logprobs.shape[-1]), dim=-1)
+    return [
+        list(zip(row_ids, row_lps, strict=True))
+        for row_ids, row_lps in zip(indices.tolist(), values.tolist(), strict=True)
+    ]
+
+
+def _alt_tokens(prompt_lp: torch.Tensor, plan: _Plan, device: Any) -> PromptAltTokens:
+    """`k` draws at each prompt position after the first, from its own seeded generator."""
+    scored = prompt_lp[:-1]
+    k = plan.prompt_alt_tokens_k
+    if plan.config.temperature == 0:
+        drawn = scored.argmax(dim=-1, keepdim=True).expand(-1, k)
+    else:
+        generator = torch.Generator(device=device).manual_seed(plan.seed ^ _ALT_SEED_SALT)
+        probs = torch.softmax(scored / plan.config.temperature, dim=-1)
+        drawn = torch.multinomial(probs, k, replacement=True, generator=generator)
+    return PromptAltTokens(
+        tokens=drawn.cpu().numpy().astype(np.int64),
+        logprobs=scored.gather(-1, drawn).cpu().numpy().astype(np.float32),
+    )
+
+
+def collect(events: SampleStream, num_samples: int) -> SamplerOutput:
+    """Fold a whole stream into the result `Sampler.sample` returns."""
+    scores = PromptScores()
+    tokens: list[list[int]] = [[] for _ in range(num_samples)]
+    logprobs: list[list[float]] = [[] for _ in range(num_samples)]
+    topk: list[list[TopkRow]] = [[] for _ in range(num_samples)]
+    reasons: list[StopReason] = ["length"] * num_samples
+    with closing(events) as stream:
+        for event in stream:
+            if isinstance(event, PromptScores):
+                scores = event
+                continue
+            row = event.sequence_index
+            tokens[row].append(event.token)
+            logprobs[row].append(event.logprob)
+            if event.topk_logprobs is not None:
+                topk[row].append(event.topk_logprobs)
+            if event.stop_reason is not None:
+                reasons[row] = event.stop_reason
+    return SamplerOutput(
+        sequences=[
+            SampledWithTopk(tokens[row], logprobs[row], reasons[row], topk[row] or None)
+            for row in range(num_samples)
+        ],
+        prompt_logprobs=scores.prompt_logprobs,
+        topk_prompt_logprobs=scores.topk_prompt_logprobs,
+        prompt_alt_tokens=scores.prompt_alt_tokens,
+    )

@@ -1,4 +1,4 @@
-"""Forward, forward-backward and AdamW steps for one LoRA adapter (one training client).
+"""Forward, forward-backward and optimizer steps for one LoRA adapter (one training client).
 
 Gradients accumulate in the adapter's parameters across `forward_backward` calls and are
 consumed and cleared by `optim_step`, as the Tinker API specifies. `forward` runs under
@@ -13,54 +13,67 @@ from typing import Any
 import numpy as np
 import torch
 
-from tinkex.local.engine.errors import UserInputError
 from tinkex.local.engine.inputs import PreparedDatum, prepare_batch
 from tinkex.local.engine.lora import AdapterHost, lora_config
 from tinkex.local.engine.losses import get_loss, resolve_config
-from tinkex.local.engine.types import AdamConfig, EngineDatum, ForwardResult, LoraSpec
+from tinkex.local.engine.optimizers import build_optimizer, configure_step
+from tinkex.local.engine.types import (
+    EngineDatum,
+    ForwardResult,
+    LoraSpec,
+    OptimizerKind,
+    StepConfig,
+)
 
 
 def target_logprobs(model: Any, batch: Sequence[PreparedDatum], pad_id: int) -> list[torch.Tensor]:
     """Log-probabilities of each datum's targets, shaped like its `target_tokens`.
 
-    Datums are right-padded into one batch; causal attention keeps padding from touching
-    real positions, and padded rows are cut off before the loss.
+    Datums are right-padded into one batch without an attention mask: attention is causal,
+    so padding (always after a row's tokens) never reaches a real position, and the padded
+    positions are cut off before the loss. Without a mask the model keeps its fast causal
+    attention path. Targets are gathered for the whole batch at once (`(T,)` targets as
+    `(T, 1)`, narrower `(T, K)` rows padded with id 0), so backward scatters into one
+    gradient instead of one per datum.
     """
     lengths = [len(datum.tokens) for datum in batch]
-    width = max(lengths)
+    ks = [datum.targets.shape[1] if datum.targets.ndim == 2 else 1 for datum in batch]
+    width, k = max(lengths), max(ks)
     device = batch[0].tokens.device
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long, device=device)
-    mask = torch.zeros((len(batch), width), dtype=torch.long, device=device)
+    index = torch.zeros((len(batch), width, k), dtype=torch.long, device=device)
     for row, datum in enumerate(batch):
         ids[row, : lengths[row]] = datum.tokens
-        mask[row, : lengths[row]] = 1
-    logits = model(input_ids=ids, attention_mask=mask).logits.float()
-    logprobs = torch.log_softmax(logits, dim=-1)
-    out: list[torch.Tensor] = []
-    for row, datum in enumerate(batch):
-        rows = logprobs[row, : lengths[row]]
-        targets = datum.targets
-        index = targets if targets.ndim == 2 else targets.unsqueeze(-1)
-        picked = rows.gather(-1, index)
-        out.append(picked if targets.ndim == 2 else picked.squeeze(-1))
-    return out
+        targets = datum.targets if datum.targets.ndim == 2 else datum.targets.unsqueeze(-1)
+        index[row, : lengths[row], : ks[row]] = targets
+    logits = model(input_ids=ids, use_cache=False).logits.float()
+    picked = torch.log_softmax(logits, dim=-1).gather(-1, index)
+    return [
+        picked[row, : lengths[row], : ks[row]]
+        if datum.targets.ndim == 2
+        else picked[row, : lengths[row], 0]
+        for row, datum in enumerate(batch)
+    ]
 
 
 class TrainingSession:
-    """One trainable adapter on a shared host, with its own AdamW state."""
+    """One trainable adapter on a shared host, with its own optimizer state."""
 
-    def __init__(self, host: AdapterHost, adapter: str) -> None:
+    def __init__(self, host: AdapterHost, adapter: str, optimizer: OptimizerKind = "adamw") -> None:
         self.host = host
         self.adapter = adapter
         self.parameters = host.parameters(adapter)
-        self.optimizer = torch.optim.AdamW(list(self.parameters.values()), foreach=False)
+        self.optimizer_kind: OptimizerKind = optimizer
+        self.optimizer = build_optimizer(optimizer, list(self.parameters.values()))
         self.steps = 0
 
     @classmethod
-    def create(cls, host: AdapterHost, adapter: str, spec: LoraSpec) -> TrainingSession:
-        """A fresh adapter for `spec` on `host`, with an empty optimizer."""
+    def create(
+        cls, host: AdapterHost, adapter: str, spec: LoraSpec, optimizer: OptimizerKind = "adamw"
+    ) -> TrainingSession:
+        """A fresh adapter for `spec` on `host`, with an empty optimizer of family `optimizer`."""
         host.add(adapter, lora_config(spec, base_model_name=host.base.name), seed=spec.seed)
-        return cls(host, adapter)
+        return cls(host, adapter, optimizer)
 
     def forward(
         self,
@@ -82,24 +95,16 @@ class TrainingSession:
         with self.host.using(self.adapter) as model:
             return self._run(model, data, loss_fn, loss_fn_config, backward=True)
 
-    def optim_step(self, adam: AdamConfig) -> dict[str, float]:
-        """One AdamW step on the accumulated gradients, then clear them."""
-        _check_adam(adam)
+    def optim_step(self, step: StepConfig) -> dict[str, float]:
+        """One step of the model's optimizer on the accumulated gradients, then clear them."""
+        limit = configure_step(self.optimizer, self.optimizer_kind, step)
         with self.host.using(self.adapter):
             params = list(self.parameters.values())
-            limit = adam.grad_clip_norm if adam.grad_clip_norm > 0 else float("inf")
             norm = torch.nn.utils.clip_grad_norm_(params, limit, foreach=False)
-            for group in self.optimizer.param_groups:
-                group.update(
-                    lr=adam.learning_rate,
-                    betas=(adam.beta1, adam.beta2),
-                    eps=adam.eps,
-                    weight_decay=adam.weight_decay,
-                )
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
             self.steps += 1
-        return {"grad_norm:mean": float(norm), "learning_rate:mean": adam.learning_rate}
+        return {"grad_norm:mean": float(norm), "learning_rate:mean": step.learning_rate}
 
     def _run(
         self,
@@ -130,20 +135,3 @@ class TrainingSession:
             for r in results
         ]
         return ForwardResult(outputs=outputs, metrics={"loss:sum": float(total.detach())})
-
-
-def _check_adam(adam: AdamConfig) -> None:
-    checks = {
-        "learning_rate": adam.learning_rate >= 0,
-        "beta1": 0 <= adam.beta1 < 1,
-        "beta2": 0 <= adam.beta2 < 1,
-        "eps": adam.eps > 0,
-        "weight_decay": adam.weight_decay >= 0,
-        "grad_clip_norm": adam.grad_clip_norm >= 0,
-    }
-    for name, ok in checks.items():
-        if not ok:
-            raise UserInputError(
-                f"adam_params.{name}: invalid value {getattr(adam, name)!r}; use learning_rate, "
-                "weight_decay, grad_clip_norm >= 0, 0 <= beta < 1 and eps > 0"
-            )

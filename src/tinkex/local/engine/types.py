@@ -15,6 +15,9 @@ import numpy as np
 StopReason = Literal["length", "stop"]
 """Why a sampled sequence ended, as the official `StopReason` literal spells it."""
 
+OptimizerKind = Literal["adamw", "dimuon"]
+"""The optimizer family, fixed when a training model is created (`optimizer_config.type`)."""
+
 
 @dataclass(frozen=True)
 class EngineDatum:
@@ -49,6 +52,19 @@ class AdamConfig:
     eps: float = 1e-12
     weight_decay: float = 0.0
     grad_clip_norm: float = 0.0
+
+
+@dataclass(frozen=True)
+class DimuonConfig:
+    """Dimuon hyper-parameters with the official `DimuonParams` names and defaults."""
+
+    learning_rate: float
+    grad_clip_norm: float = 0.0
+    beta1: float = 0.9
+
+
+StepConfig = AdamConfig | DimuonConfig
+"""Hyper-parameters of one `optim_step`, of the model's optimizer family."""
 
 
 @dataclass(frozen=True)

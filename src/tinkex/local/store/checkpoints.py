@@ -16,9 +16,11 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from pristine.ports.clock import Clock
+from tinkex.local.store.audit import AuditLog
 from tinkex.local.store.columns import check_page, from_json, to_json
 from tinkex.local.store.database import Database
 from tinkex.local.store.errors import ConflictError, NotFoundError, UserInputError
@@ -36,6 +38,7 @@ __all__ = [
     "TTL_MIN_SECONDS",
     "CheckpointDraft",
     "CheckpointRepository",
+    "Storage",
     "checkpoint_from_row",
 ]
 
@@ -52,11 +55,20 @@ class CheckpointDraft:
         self.record: CheckpointRecord | None = None
 
 
-class CheckpointRepository:
-    """All checkpoint rows and their directories."""
+@dataclass(frozen=True)
+class Storage:
+    """How many checkpoints, and how many bytes they take."""
 
-    def __init__(self, db: Database, data_dir: Path, clock: Clock) -> None:
+    count: int
+    size_bytes: int
+
+
+class CheckpointRepository:
+    """All checkpoint rows and their directories; every change is also an audit entry."""
+
+    def __init__(self, db: Database, data_dir: Path, clock: Clock, audit: AuditLog) -> None:
         self._db = db
+        self._audit = audit
         self._data_dir = data_dir
         self._root = data_dir / "checkpoints"
         self._staging_root = data_dir / "tmp"
@@ -129,18 +141,46 @@ class CheckpointRepository:
         )
         return Page([checkpoint_from_row(row) for row in rows], offset, limit, int(total))
 
+    def storage(self, *, owner: str, session_id: str | None = None) -> dict[str | None, Storage]:
+        """Checkpoints held now (count and bytes) per project of the session that made them,
+        for the owner's runs (or one session's)."""
+        sql = (
+            "SELECT s.project_id AS project, count(*) AS n, coalesce(sum(c.size_bytes), 0) AS b"
+            " FROM checkpoints c JOIN training_runs r USING (model_id)"
+            " JOIN sessions s ON s.session_id = r.session_id WHERE r.owner = ?"
+        )
+        args: tuple[str, ...] = (owner,)
+        if session_id is not None:
+            sql += " AND r.session_id = ?"
+            args += (session_id,)
+        rows = self._db.connection().execute(sql + " GROUP BY s.project_id", args)
+        return {row["project"]: Storage(int(row["n"]), int(row["b"])) for row in rows}
+
     def set_public(self, tinker_path: str, public: bool) -> CheckpointRecord:
         """Publish (`public=True`) or unpublish a checkpoint."""
-        return self._update(tinker_path, "public = ?", (int(public),))
+        event = "checkpoint_publish" if public else "checkpoint_unpublish"
+        return self._update(tinker_path, "public = ?", (int(public),), event, {})
 
     def set_ttl(self, tinker_path: str, ttl_seconds: int | None) -> CheckpointRecord:
         """Expire the checkpoint `ttl_seconds` from now, or never when `None`."""
         _check_ttl(ttl_seconds)
         expires_at = None if ttl_seconds is None else self._clock.wall() + ttl_seconds
-        return self._update(tinker_path, "expires_at = ?", (expires_at,))
+        return self._update(
+            tinker_path,
+            "expires_at = ?",
+            (expires_at,),
+            "checkpoint_ttl_set",
+            {"ttl_seconds": ttl_seconds},
+        )
 
-    def delete(self, tinker_path: str) -> None:
-        """Remove the row and the files."""
+    def record_read(self, tinker_path: str, *, reader: str, purpose: str) -> None:
+        """Audit that `reader` read the checkpoint's weights (to train, sample or download)."""
+        path = parse_tinker_path(tinker_path)
+        with self._db.transaction() as conn:
+            self._log(conn, path, "checkpoint_read", {"reader": reader, "purpose": purpose})
+
+    def delete(self, tinker_path: str, *, reason: str = "requested") -> None:
+        """Remove the row and the files (`reason`: why, for the audit log)."""
         path = parse_tinker_path(tinker_path)
         with self._files_lock:
             with self._db.transaction() as conn:
@@ -150,6 +190,7 @@ class CheckpointRepository:
                 if row is None:
                     raise NotFoundError("checkpoint", str(path))
                 directory: str = row["directory"]
+                self._log(conn, path, "checkpoint_delete", {"reason": reason})
                 conn.execute("DELETE FROM checkpoints WHERE tinker_path = ?", (str(path),))
                 self._begin_file_op(conn, directory)
             remove_tree(self._data_dir / directory)
@@ -164,7 +205,7 @@ class CheckpointRepository:
         )
         expired = [row[0] for row in rows]
         for tinker_path in expired:
-            self.delete(tinker_path)
+            self.delete(tinker_path, reason="expired")
         return expired
 
     def verify(self, tinker_path: str) -> bool:
@@ -243,6 +284,7 @@ class CheckpointRepository:
                     (now, path.model_id),
                 )
                 conn.execute("DELETE FROM pending_file_ops WHERE directory = ?", (directory,))
+                self._log(conn, path, "checkpoint_create", {"size_bytes": size})
             if trash is not None:
                 remove_tree(trash)
         return self.get(str(path))
@@ -258,16 +300,39 @@ class CheckpointRepository:
             conn.execute("DELETE FROM pending_file_ops WHERE directory = ?", (directory,))
 
     def _update(
-        self, tinker_path: str, assignment: str, args: tuple[object, ...]
+        self,
+        tinker_path: str,
+        assignment: str,
+        args: tuple[object, ...],
+        event: str,
+        details: Mapping[str, object],
     ) -> CheckpointRecord:
         path = parse_tinker_path(tinker_path)
         with self._db.transaction() as conn:
             cursor = conn.execute(
                 f"UPDATE checkpoints SET {assignment} WHERE tinker_path = ?", (*args, str(path))
             )
-        if cursor.rowcount == 0:
-            raise NotFoundError("checkpoint", str(path))
+            if cursor.rowcount == 0:
+                raise NotFoundError("checkpoint", str(path))
+            self._log(conn, path, event, details)
         return self.get(str(path))
+
+    def _log(
+        self, conn: sqlite3.Connection, path: TinkerPath, event: str, details: Mapping[str, object]
+    ) -> None:
+        """An audit entry for the owner of the checkpoint's run, inside `conn`'s transaction."""
+        row = conn.execute(
+            "SELECT owner FROM training_runs WHERE model_id = ?", (path.model_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError("training run", path.model_id)
+        entry = {
+            "tinker_path": str(path),
+            "model_id": path.model_id,
+            "checkpoint_type": path.kind,
+            **details,
+        }
+        self._audit.record(row["owner"], event, entry, conn)
 
     def _row(self, path: TinkerPath, conn: sqlite3.Connection | None = None) -> sqlite3.Row | None:
         conn = conn or self._db.connection()

@@ -23,14 +23,18 @@ __all__ = [
     "validate_name",
 ]
 
-CheckpointKind = Literal["training", "sampler"]
+CheckpointKind = Literal["training", "sampler", "external"]
 
 MAX_NAME_LENGTH = 128
 # Identifiers (session ids, model ids such as "<session>:train:0") may also contain ':'.
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:-]*")
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 _SCHEME = "tinker://"
-_SEGMENT_TO_KIND: dict[str, CheckpointKind] = {"weights": "training", "sampler_weights": "sampler"}
+_SEGMENT_TO_KIND: dict[str, CheckpointKind] = {
+    "weights": "training",
+    "sampler_weights": "sampler",
+    "external_weights": "external",
+}
 _KIND_TO_SEGMENT: dict[CheckpointKind, str] = {v: k for k, v in _SEGMENT_TO_KIND.items()}
 
 
@@ -69,18 +73,19 @@ def training_run_id(session_id: str, model_seq_id: int) -> str:
 
 
 def checkpoint_kind_for_segment(segment: str, field: str = "checkpoint_id") -> CheckpointKind:
-    """`weights` -> training, `sampler_weights` -> sampler."""
+    """`weights` -> training, `sampler_weights` -> sampler, `external_weights` -> external."""
     try:
         return _SEGMENT_TO_KIND[segment]
     except KeyError:
         raise UserInputError(
-            field, f"unknown checkpoint kind {segment!r}; use 'weights' or 'sampler_weights'"
+            field,
+            f"unknown checkpoint kind {segment!r}; use one of {sorted(_SEGMENT_TO_KIND)}",
         ) from None
 
 
 @dataclass(frozen=True)
 class TinkerPath:
-    """A parsed `tinker://<model_id>/<weights|sampler_weights>/<name>`."""
+    """A parsed `tinker://<model_id>/<weights|sampler_weights|external_weights>/<name>`."""
 
     model_id: str
     kind: CheckpointKind
@@ -90,12 +95,12 @@ class TinkerPath:
     def build(cls, model_id: str, kind: CheckpointKind, name: str) -> TinkerPath:
         """Validate the parts and build the path."""
         if kind not in _KIND_TO_SEGMENT:
-            raise UserInputError("kind", f"must be 'training' or 'sampler', got {kind!r}")
+            raise UserInputError("kind", f"must be one of {sorted(_KIND_TO_SEGMENT)}, got {kind!r}")
         return cls(validate_identifier("model_id", model_id), kind, validate_name("name", name))
 
     @property
     def segment(self) -> str:
-        """The directory segment for the kind: `weights` or `sampler_weights`."""
+        """The directory segment for the kind: `weights`, `sampler_weights`, ..."""
         return _KIND_TO_SEGMENT[self.kind]
 
     @property

@@ -97,6 +97,8 @@ class RunRecord:
     created_at: float
     last_request_at: float
     corrupted: bool
+    optimizer: str = "adamw"
+    """The optimizer family (`optimizer_config.type`) fixed at creation."""
     last_checkpoint: CheckpointRecord | None = None
     last_sampler_checkpoint: CheckpointRecord | None = None
 

@@ -33,6 +33,7 @@ class RunRepository:
         lora: LoraSettings,
         model_seq_id: int | None = None,
         user_metadata: Mapping[str, object] | None = None,
+        optimizer: str = "adamw",
     ) -> RunRecord:
         validate_identifier("model_id", model_id)
         if not base_model:
@@ -45,8 +46,8 @@ class RunRepository:
                 conn.execute(
                     "INSERT INTO training_runs (model_id, session_id, model_seq_id, owner,"
                     " base_model, is_lora, lora_rank, lora_seed, train_mlp, train_attn,"
-                    " train_unembed, user_metadata, created_at, last_request_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " train_unembed, user_metadata, created_at, last_request_at, optimizer)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         model_id,
                         session_id,
@@ -62,6 +63,7 @@ class RunRepository:
                         to_json(None if user_metadata is None else dict(user_metadata)),
                         now,
                         now,
+                        optimizer,
                     ),
                 )
         except sqlite3.IntegrityError as exc:
@@ -140,6 +142,7 @@ class RunRepository:
             created_at=row["created_at"],
             last_request_at=row["last_request_at"],
             corrupted=bool(row["corrupted"]),
+            optimizer=row["optimizer"],
             last_checkpoint=self._latest(model_id, "training"),
             last_sampler_checkpoint=self._latest(model_id, "sampler"),
         )

@@ -94,5 +94,54 @@ CREATE TABLE futures (
 CREATE INDEX futures_unfinished ON futures (state) WHERE state IN ('pending', 'running');
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+# v2: external-weights checkpoints (SQLite cannot alter a CHECK, so the table is rebuilt), the
+# optimizer family of each run, and the audit and usage logs behind the admin endpoints.
+_V2 = """
+ALTER TABLE training_runs ADD COLUMN optimizer TEXT NOT NULL DEFAULT 'adamw';
+
+CREATE TABLE checkpoints_v2 (
+    tinker_path     TEXT PRIMARY KEY,
+    model_id        TEXT NOT NULL REFERENCES training_runs (model_id) ON DELETE CASCADE,
+    checkpoint_id   TEXT NOT NULL,
+    checkpoint_type TEXT NOT NULL CHECK (checkpoint_type IN ('training', 'sampler', 'external')),
+    created_at      REAL NOT NULL,
+    size_bytes      INTEGER NOT NULL,
+    public          INTEGER NOT NULL DEFAULT 0,
+    expires_at      REAL,
+    sha256          TEXT NOT NULL,
+    directory       TEXT NOT NULL UNIQUE,
+    user_metadata   TEXT,
+    UNIQUE (model_id, checkpoint_id)
+);
+INSERT INTO checkpoints_v2 SELECT * FROM checkpoints;
+DROP TABLE checkpoints;
+ALTER TABLE checkpoints_v2 RENAME TO checkpoints;
+CREATE INDEX checkpoints_by_time ON checkpoints (created_at DESC, tinker_path);
+CREATE INDEX checkpoints_by_expiry ON checkpoints (expires_at) WHERE expires_at IS NOT NULL;
+
+-- What the server did, for GET /audit: `event` is `<resource>_<action>`.
+CREATE TABLE audit_events (
+    event_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    at         REAL NOT NULL,
+    owner      TEXT NOT NULL,
+    event      TEXT NOT NULL,
+    details    TEXT NOT NULL
+);
+CREATE INDEX audit_by_owner_time ON audit_events (owner, at);
+
+-- Tokens processed, for GET /billing/usage/events (bucketed by hour when read).
+CREATE TABLE usage_events (
+    usage_id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          REAL NOT NULL,
+    owner       TEXT NOT NULL,
+    session_id  TEXT,
+    base_model  TEXT,
+    kind        TEXT NOT NULL
+                CHECK (kind IN ('training', 'sampling_prefill', 'sampling_sample')),
+    token_count INTEGER NOT NULL
+);
+CREATE INDEX usage_by_owner_time ON usage_events (owner, at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)

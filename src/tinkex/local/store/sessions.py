@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from pristine.ports.clock import Clock
 from tinkex.local.store.columns import check_page, from_json, to_json
@@ -90,6 +90,16 @@ class SessionRepository:
             (*args, limit, offset),
         ).fetchall()
         return Page([_session(row) for row in rows], offset, limit, int(total))
+
+    def newest_first(self, owner: str | None) -> Iterator[SessionRecord]:
+        """Sessions newest first (ties by id); `owner=None` means every owner's. Lazy, for
+        searches that filter and stop after a page."""
+        where, args = ("WHERE owner = ?", (owner,)) if owner is not None else ("", ())
+        rows = self._db.connection().execute(
+            f"SELECT * FROM sessions {where} ORDER BY created_at DESC, session_id", args
+        )
+        for row in rows:
+            yield _session(row)
 
     def _update(self, session_id: str, assignments: str, args: tuple[object, ...]) -> None:
         with self._db.transaction() as conn:

@@ -6,12 +6,14 @@ from pathlib import Path
 from types import TracebackType
 
 from pristine.ports.clock import Clock, SystemClock
+from tinkex.local.store.audit import AuditLog
 from tinkex.local.store.checkpoints import CheckpointRepository
 from tinkex.local.store.database import Database
 from tinkex.local.store.journal import FutureJournal
 from tinkex.local.store.runs import RunRepository
 from tinkex.local.store.samplers import SamplerRepository
 from tinkex.local.store.sessions import SessionRepository
+from tinkex.local.store.usage import UsageLog
 
 __all__ = ["DATABASE_NAME", "Store"]
 
@@ -19,7 +21,8 @@ DATABASE_NAME = "tinkex-local.sqlite3"
 
 
 class Store:
-    """Sessions, runs, checkpoints, samplers and the futures journal under one `DATA_DIR`.
+    """Sessions, runs, checkpoints, samplers, the futures journal and the audit and usage
+    logs under one `DATA_DIR`.
 
     Safe to share between the event loop and worker threads (one SQLite connection per
     thread). Use `Store.open(data_dir)`.
@@ -30,7 +33,9 @@ class Store:
         self._db = db
         self.sessions = SessionRepository(db, clock)
         self.runs = RunRepository(db, clock)
-        self.checkpoints = CheckpointRepository(db, data_dir, clock)
+        self.audit = AuditLog(db, clock)
+        self.usage = UsageLog(db, clock)
+        self.checkpoints = CheckpointRepository(db, data_dir, clock, self.audit)
         self.samplers = SamplerRepository(db, clock)
         self.futures = FutureJournal(db, data_dir)
 
