@@ -14,11 +14,16 @@ __version__ = "0.1.0"
 __title__ = "tinkex"
 
 if TYPE_CHECKING:
-    from tinkex import types
+    from httpx import Timeout
+
+    from tinkex import auth, types
     from tinkex.clients.admin import AdminClient
+    from tinkex.clients.experimental import ExperimentalWarning
     from tinkex.clients.future import APIFuture
     from tinkex.clients.future import BackcompatFuture as BackcompatSamplingClientFuture
     from tinkex.clients.future import BackcompatFuture as BackcompatTrainingClientFuture
+    from tinkex.clients.loss_handle import LossHandle, PerDatumLossFn
+    from tinkex.clients.options import RequestOptions
     from tinkex.clients.rest import RestClient
     from tinkex.clients.sampling import SamplingClient
     from tinkex.clients.service import ServiceClient
@@ -81,6 +86,12 @@ _CLIENTS = {
     "SamplingClient": ("tinkex.clients.sampling", "SamplingClient"),
     "ServiceClient": ("tinkex.clients.service", "ServiceClient"),
     "TrainingClient": ("tinkex.clients.training", "TrainingClient"),
+    "LossHandle": ("tinkex.clients.loss_handle", "LossHandle"),
+    "PerDatumLossFn": ("tinkex.clients.loss_handle", "PerDatumLossFn"),
+    "ExperimentalWarning": ("tinkex.clients.experimental", "ExperimentalWarning"),
+    "RequestOptions": ("tinkex.clients.options", "RequestOptions"),
+    # The official SDK's Timeout is httpx's; resolved by name so tinkex imports no httpx.
+    "Timeout": ("httpx", "Timeout"),
 }
 _ERRORS = (
     "APIConnectionError",
@@ -159,9 +170,11 @@ __all__ = [
     "DimuonParams",
     "DmelChunk",
     "EncodedTextChunk",
+    "ExperimentalWarning",
     "ForwardBackwardOutput",
     "InternalServerError",
     "LoraConfig",
+    "LossHandle",
     "ModelID",
     "ModelInput",
     "ModelInputChunk",
@@ -170,10 +183,12 @@ __all__ = [
     "OptimStepRequest",
     "OptimStepResponse",
     "ParsedCheckpointTinkerPath",
+    "PerDatumLossFn",
     "PermissionDeniedError",
     "PromptProvenanceSpan",
     "RateLimitError",
     "RequestFailedError",
+    "RequestOptions",
     "RestClient",
     "SampleRequest",
     "SampleResponse",
@@ -185,19 +200,21 @@ __all__ = [
     "StopReason",
     "TensorData",
     "TensorDtype",
+    "Timeout",
     "TinkerError",
     "TrainingClient",
     "TrainingRun",
     "UnprocessableEntityError",
     "__title__",
     "__version__",
+    "auth",
     "types",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "types":
-        return importlib.import_module("tinkex.types")
+    if name in ("auth", "types"):
+        return importlib.import_module(f"tinkex.{name}")
     try:
         module_name, attribute = _LOCATIONS[name]
     except KeyError:

@@ -12,7 +12,9 @@ Stable API for the clients (`SamplingHolder`/`RestHolder` in sampling.py/rest.py
 `get_session_id()`, `await ensure_session()` (alias `await get_session_id_async()`),
 `await create_sampling_session(model_path=, base_model=)`, `next_model_seq_id()`,
 `next_sampling_session_seq_id()`, `await wait_future(...)`, `get_shadow_holder(...)`,
-`sessionless(...)`, `close()`, `await aclose()`.
+`sessionless(...)`, `close()`, `await aclose()`; for custom losses and training calls
+`next_custom_loss_seq_id()`, `register_custom_loss(key, name)`,
+`await call_with_retries(endpoint_id, payload)` and `get_client_dynamic_config()`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import itertools
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Self, TypeVar
 
@@ -30,15 +33,23 @@ import anyio
 
 from pristine.adapters.auth import ApiKeyHeader
 from pristine.context import Context
+from pristine.errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    NotFoundError,
+    PaymentRequiredError,
+)
 from pristine.futures import FuturePolicy, QueueState, poll_future
 from pristine.pipeline import Pipeline
 from pristine.ports.clock import Clock, SystemClock
 from pristine.ports.transport import RawResponse, TransportFactory
 from pristine.session import Heartbeat
-from pristine.sync import LoopThread
+from pristine.sync import LoopBoundPipeline, LoopThread
 from tinkex import types
 from tinkex.api_manifest import load_tinker_manifest
 from tinkex.clients._registry import WireRegistry, tinker_registry
+from tinkex.clients.billing import BillingPause
 from tinkex.clients.credentials import resolve_api_key, resolve_base_url
 from tinkex.clients.future import LOOP_THREAD_NAME, APIFuture
 from tinkex.clients.telemetry import TelemetryReporter
@@ -53,6 +64,10 @@ SDK_VERSION = "0.38.0"
 """The official SDK version tinkex speaks; the service gates features on it."""
 
 PROTOBUF = "application/x-protobuf"
+MIN_DYNAMIC_REFRESH_S = 10.0
+HOLDER_RETRY_S = 300.0
+"""How long a call keeps being retried after transient failures (the official holder's limit):
+a lost connection must not fail a save, whose endpoint has no HTTP-level retries."""
 _logger = logging.getLogger("tinkex")
 
 
@@ -96,21 +111,31 @@ class ClientHolder:
         )
         self._pipeline = Pipeline(manifest, self._context)
         self._loop = LoopThread(name=LOOP_THREAD_NAME)
+        # Every request runs on the loop thread, whichever loop awaits it: connection pools
+        # belong to the loop that opened them.
+        self._bound = LoopBoundPipeline(self._pipeline, self._loop)
         self._session_id = session_id
         self._with_session = with_session
         self._session_args = (dict(user_metadata or {}), project_id, display_name)
         self._heartbeat_interval_s = heartbeat_interval_s
         self._config = types.ClientConfigResponse()
         self._config_loaded = False
+        self._dynamic_config = types.ClientDynamicConfigResponse()
+        self._dynamic_config_task: asyncio.Future[None] | None = None
         self._session_lock: anyio.Lock | None = None
         self._stop_heartbeat: anyio.Event | None = None
         self._heartbeat_done: Any = None
         self._model_seq_ids = itertools.count()
         self._sampling_seq_ids = itertools.count()
+        self._custom_loss_seq_ids = itertools.count()
+        self._custom_loss_keys: dict[str, str] = {}
         self._counter_lock = threading.Lock()
         self._telemetry_on = telemetry
         self._telemetry: TelemetryReporter | None = None
         self._telemetry_task: asyncio.Future[None] | None = None
+        self._billing = BillingPause(
+            self._context.clock, lambda: self._config.billing_exception_max_pause_duration_sec
+        )
         self._closed = False
 
     # -- construction variants ----------------------------------------------------------------
@@ -141,8 +166,8 @@ class ClientHolder:
     # -- what the clients use -----------------------------------------------------------------
 
     @property
-    def pipeline(self) -> Pipeline:
-        return self._pipeline
+    def pipeline(self) -> LoopBoundPipeline:
+        return self._bound
 
     @property
     def loop(self) -> LoopThread:
@@ -178,6 +203,12 @@ class ClientHolder:
         """The server's feature flags (defaults until the session has started)."""
         return self._config
 
+    def get_client_dynamic_config(self) -> types.ClientDynamicConfigResponse:
+        """The server's refreshable flags: defaults until the session has started, then
+        re-fetched every `refresh_interval_sec` (at least 10 s), keeping the last good
+        values when a refresh fails."""
+        return self._dynamic_config
+
     @property
     def session_id(self) -> str | None:
         """The session id if the session exists already (never contacts the server)."""
@@ -205,18 +236,39 @@ class ClientHolder:
         with self._counter_lock:
             return next(self._sampling_seq_ids)
 
+    def next_custom_loss_seq_id(self) -> int:
+        """The next `custom_loss_seq_id` of this session."""
+        with self._counter_lock:
+            return next(self._custom_loss_seq_ids)
+
+    def register_custom_loss(self, key: str, name: str) -> None:
+        """Remember a traced loss by its key; creating the same loss twice is refused."""
+        with self._counter_lock:
+            existing = self._custom_loss_keys.get(key)
+            if existing is None:
+                self._custom_loss_keys[key] = name
+                return
+        raise ValueError(
+            f"create_custom_loss: this session already created {existing!r} from the same "
+            "traced loss; reuse its LossHandle"
+        )
+
     async def ensure_session(self) -> str:
-        """Fetch the client config and create the session (once), start the heartbeat."""
+        """Fetch the client config and the dynamic config, create the session (once), start
+        the heartbeat and the dynamic-config refresh."""
         if self._session_lock is None:
             self._session_lock = anyio.Lock()
         async with self._session_lock:
             if not self._config_loaded:
-                self._config = await self._pipeline.call(
+                self._config = await self._bound.call(
                     "client_config", types.ClientConfigRequest(sdk_version=SDK_VERSION)
                 )
+                self._dynamic_config = await self._fetch_dynamic_config() or self._dynamic_config
                 self._config_loaded = True
             if self._session_id is None:
                 self._session_id = await self._create_session()
+            if self._with_session and self._dynamic_config_task is None:
+                self._dynamic_config_task = asyncio.ensure_future(self._refresh_dynamic_config())
             if self._with_session and self._stop_heartbeat is None:
                 self._stop_heartbeat = anyio.Event()
                 self._heartbeat_done = asyncio.ensure_future(self._keep_alive(self._session_id))
@@ -240,10 +292,33 @@ class ClientHolder:
             base_model=base_model,
             model_path=model_path,
         )
-        response: types.CreateSamplingSessionResponse = await self._pipeline.call(
+        response: types.CreateSamplingSessionResponse = await self._bound.call(
             "create_sampling_session", request
         )
         return response.sampling_session_id
+
+    async def call_with_retries(
+        self, endpoint_id: str, payload: object = None, *, headers: Mapping[str, str] | None = None
+    ) -> Any:
+        """`pipeline.call`, paused and repeated (same idempotency key) while the service
+        answers 402, up to the billing pause limit (see `tinkex.clients.billing`), and after
+        transient failures (backoff 1, 2, 4 ... 30 s) for up to `HOLDER_RETRY_S`."""
+        idempotency_key = str(uuid.uuid4())
+        clock = self._context.clock
+        started, attempt = clock.monotonic(), 0
+        while True:
+            try:
+                return await self._bound.call(
+                    endpoint_id, payload, headers=headers, idempotency_key=idempotency_key
+                )
+            except PaymentRequiredError as error:
+                await self._billing.wait(error, endpoint_id)
+            except (APIConnectionError, APIStatusError) as error:
+                left = started + HOLDER_RETRY_S - clock.monotonic()
+                if not _transient(error) or left <= 0:
+                    raise
+                await clock.sleep(min(2.0**attempt, 30.0, left))
+                attempt += 1
 
     async def wait_future(
         self,
@@ -259,7 +334,7 @@ class ClientHolder:
         accept = PROTOBUF if result_type in PROTO_RESPONSE_DECODERS else "application/json"
 
         async def poll_once(attempt: int) -> RawResponse:
-            return await self._pipeline.send_once(
+            return await self._bound.send_once(
                 "retrieve_future",
                 types.FutureRetrieveRequest(request_id=handle.request_id),
                 headers={"Accept": accept, "X-Tinker-Request-Type": request_type},
@@ -294,6 +369,10 @@ class ClientHolder:
 
     async def aclose(self) -> None:
         """Stop the heartbeat, send the last telemetry, close the connections (on the loop)."""
+        if self._dynamic_config_task is not None:
+            self._dynamic_config_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dynamic_config_task
         if self._telemetry_task is not None:
             self._telemetry_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -324,7 +403,7 @@ class ClientHolder:
             project_id=project_id,
             display_name=display_name,
         )
-        response: types.CreateSessionResponse = await self._pipeline.call("create_session", request)
+        response: types.CreateSessionResponse = await self._bound.call("create_session", request)
         for message, log in (
             (response.info_message, _logger.info),
             (response.warning_message, _logger.warning),
@@ -334,9 +413,29 @@ class ClientHolder:
                 log(message)
         return response.session_id
 
+    async def _fetch_dynamic_config(self) -> types.ClientDynamicConfigResponse | None:
+        """The server's dynamic flags; defaults from a server without the endpoint (404),
+        None when the fetch failed (the caller keeps what it has)."""
+        try:
+            fetched: types.ClientDynamicConfigResponse = await self._bound.call(
+                "client_dynamic_config", types.ClientConfigRequest(sdk_version=SDK_VERSION)
+            )
+        except NotFoundError:
+            return types.ClientDynamicConfigResponse()
+        except APIError as error:
+            _logger.debug("dynamic client config fetch failed, keeping the last: %s", error)
+            return None
+        return fetched
+
+    async def _refresh_dynamic_config(self) -> None:
+        while True:
+            interval = max(self._dynamic_config.refresh_interval_sec, MIN_DYNAMIC_REFRESH_S)
+            await self._context.clock.sleep(interval)
+            self._dynamic_config = await self._fetch_dynamic_config() or self._dynamic_config
+
     async def _keep_alive(self, session_id: str) -> None:
         async def beat() -> None:
-            await self._pipeline.call(
+            await self._bound.call(
                 "session_heartbeat", types.SessionHeartbeatRequest(session_id=session_id)
             )
 
@@ -346,3 +445,10 @@ class ClientHolder:
         )
         async with heartbeat:
             await self._stop_heartbeat.wait()
+
+
+def _transient(error: APIConnectionError | APIStatusError) -> bool:
+    """Worth another holder-level attempt: a lost connection, 408/409/429 or a 5xx."""
+    if isinstance(error, APIConnectionError):
+        return True
+    return error.status_code in (408, 409, 429) or 500 <= error.status_code < 600

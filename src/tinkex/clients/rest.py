@@ -20,7 +20,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from pristine.errors import NotFoundError
-from pristine.pipeline import Pipeline
+from pristine.sync import LoopBoundPipeline
 from tinkex import types
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ class RestHolder(Protocol):
     """What the REST clients need from the client core (`tinkex.clients._holder`)."""
 
     @property
-    def pipeline(self) -> Pipeline: ...
+    def pipeline(self) -> LoopBoundPipeline: ...
 
     def run_coroutine_threadsafe(self, coro: Coroutine[Any, Any, T]) -> APIFuture[T]:
         """Run `coro` on the core's loop thread; an `APIFuture` of its result."""

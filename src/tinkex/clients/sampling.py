@@ -15,16 +15,18 @@ import base64
 import json
 import uuid
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as dc_fields
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 
-from pristine.errors import APIResponseValidationError, APIStatusError
-from pristine.futures import FuturePolicy, poll_future
+from pristine.errors import APIResponseValidationError, APIStatusError, APITimeoutError
+from pristine.futures import FuturePolicy, RequestFailedError, poll_future
 from pristine.ports.transport import RawResponse
+from pristine.streaming import SSEEvent
 from tinkex import types
 from tinkex.byte_estimate import sample_request_bytes
 from tinkex.clients.dispatch import (
@@ -36,8 +38,9 @@ from tinkex.clients.dispatch import (
 )
 from tinkex.clients.queue_state import sampling_queue_logger
 from tinkex.clients.rest import RestHolder
+from tinkex.clients.streaming import SampleStream, StreamItem
 from tinkex.proto.sample_response import decode_sample_response
-from tinkex.tokenizer import Tokenizer, get_tokenizer
+from tinkex.tokenizer import Tokenizer, TokenizerNotFoundError, get_tokenizer
 
 if TYPE_CHECKING:
     from tinkex.clients.future import APIFuture
@@ -49,6 +52,10 @@ T = TypeVar("T")
 CLONE_ID_SPAN = 1_000_000_000
 """Each clone of a sampling client numbers its seq_ids in its own block of this size."""
 PROTOBUF = "application/x-protobuf"
+STREAM_IDLE_TIMEOUT_S = 60.0
+"""`sample_stream` gives up when the server sends nothing for this long."""
+NO_STREAMING = frozenset({404, 405, 501})
+"""Statuses of a server without `/sample_stream` (the hosted service): sample, then replay."""
 
 
 class SamplingHolder(RestHolder, Protocol):
@@ -247,6 +254,8 @@ class SamplingClient:
             )
         self._next_seq_id = CLONE_ID_SPAN * (self._clone_id or 0)
         self._join_lock = anyio.Lock()
+        self._server_streams = True
+        """False once the server answered that it has no `/sample_stream`."""
 
     # -- creation -----------------------------------------------------------------------------
 
@@ -401,6 +410,75 @@ class SamplingClient:
         """`compute_logprobs`, awaited."""
         return await self.compute_logprobs(prompt, prompt_logprobs_last_n)
 
+    # -- streaming (a tinkex extension) -------------------------------------------------------
+
+    def sample_stream(
+        self,
+        prompt: types.ModelInput,
+        num_samples: int,
+        sampling_params: types.SamplingParams,
+        include_prompt_logprobs: bool = False,
+        topk_prompt_logprobs: int = 0,
+        topk_sample_logprobs: int = 0,
+        *,
+        idle_timeout_s: float = STREAM_IDLE_TIMEOUT_S,
+    ) -> SampleStream:
+        """`sample`, handed out as `SampleStreamChunk`s while the tokens are generated.
+
+        Iterate it (`for`, or `async for`: see `sample_stream_async`), then read
+        `stream.response` for the whole `SampleResponse`. Closing it early (`with` block,
+        `close()`) stops the generation on the server. A server without the streaming
+        endpoint (the hosted service) is sampled normally and its result replayed as one chunk
+        per sequence. Raises `APITimeoutError` when nothing arrives for `idle_timeout_s`.
+        """
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be 1 or greater, got {num_samples}")
+        if not idle_timeout_s > 0:
+            raise ValueError(f"idle_timeout_s must be a positive number, got {idle_timeout_s}")
+        request = types.SampleRequest(
+            sampling_session_id=self._sampling_session_id,
+            num_samples=num_samples,
+            prompt=prompt,
+            sampling_params=sampling_params,
+            prompt_logprobs=include_prompt_logprobs,
+            topk_prompt_logprobs=topk_prompt_logprobs,
+            topk_sample_logprobs=topk_sample_logprobs,
+            record_stability_info=self._record_stability_info,
+        )
+        try:
+            context = prompt.to_ints()
+        except ValueError:  # images have no text to give context
+            context = []
+        return SampleStream(
+            self._stream_items(request, idle_timeout_s),
+            loop=self.holder,
+            tokenizer=self._stream_tokenizer,
+            context=context,
+        )
+
+    def sample_stream_async(
+        self,
+        prompt: types.ModelInput,
+        num_samples: int,
+        sampling_params: types.SamplingParams,
+        include_prompt_logprobs: bool = False,
+        topk_prompt_logprobs: int = 0,
+        topk_sample_logprobs: int = 0,
+        *,
+        idle_timeout_s: float = STREAM_IDLE_TIMEOUT_S,
+    ) -> SampleStream:
+        """`sample_stream` for `async for chunk in client.sample_stream_async(...)` (and
+        `async with` to close it early)."""
+        return self.sample_stream(
+            prompt,
+            num_samples,
+            sampling_params,
+            include_prompt_logprobs,
+            topk_prompt_logprobs,
+            topk_sample_logprobs,
+            idle_timeout_s=idle_timeout_s,
+        )
+
     # -- other queries ------------------------------------------------------------------------
 
     def get_base_model(self) -> str:
@@ -487,6 +565,54 @@ class SamplingClient:
         response = await self._poll(handle.request_id)
         return _attach_sequence_ids(response, handle.sample_sequence_ids)
 
+    async def _stream_items(
+        self, request: types.SampleRequest, idle_timeout_s: float
+    ) -> AsyncGenerator[StreamItem, None]:
+        """Chunks then the response, from `/sample_stream` or, without it, from `sample`."""
+        if self._server_streams:
+            if self._clone_id is None:
+                await self._join()
+            streamed = request.model_copy(update={"seq_id": self._next_seq_id})
+            self._next_seq_id += 1
+            events = self.holder.pipeline.stream("sample_stream", streamed, timeout=idle_timeout_s)
+            async with aclosing(events):
+                try:
+                    async for event in events:
+                        item = _stream_item(event)
+                        yield item
+                        if isinstance(item, types.SampleResponse):
+                            return
+                except APIStatusError as error:
+                    if error.status_code not in NO_STREAMING:
+                        raise
+                    self._server_streams = False
+                except APITimeoutError as error:
+                    raise error.with_message(
+                        f"sample_stream: nothing arrived for {idle_timeout_s:g} s "
+                        f"({error.message}); pass a larger idle_timeout_s or sample again"
+                    ) from error
+                else:
+                    raise APIResponseValidationError(
+                        "sample_stream ended without its final `done` event; sample again"
+                    )
+        response = await self.retry_handler.execute(lambda: self._sample_once(request))
+        for index, sequence in enumerate(response.sequences):
+            yield types.SampleStreamChunk(
+                sequence_index=index,
+                tokens=sequence.tokens,
+                logprobs=sequence.logprobs,
+                topk_logprobs=sequence.topk_logprobs,
+                stop_reason=sequence.stop_reason,
+            )
+        yield response
+
+    def _stream_tokenizer(self) -> Tokenizer | None:
+        """The tokenizer for text deltas, if its files are here (nothing is downloaded)."""
+        try:
+            return self.get_tokenizer()
+        except (TokenizerNotFoundError, ValueError):
+            return None
+
     async def _poll(self, request_id: str) -> types.SampleResponse:
         pipeline = self.holder.pipeline
 
@@ -522,6 +648,26 @@ class SamplingClient:
             )
             self._clone_id = response.client_counter
             self._next_seq_id = CLONE_ID_SPAN * response.client_counter
+
+
+def _stream_item(event: SSEEvent) -> StreamItem:
+    """One `/sample_stream` event as a chunk or the final response; `error` raises."""
+    if event.event == "tokens":
+        return types.SampleStreamChunk.model_validate_json(event.data)
+    if event.event == "done":
+        return types.SampleResponse.model_validate_json(event.data)
+    if event.event == "error":
+        body = event.json()
+        category = body.get("category")
+        raise RequestFailedError(
+            f"sample_stream failed on the server: {body.get('error')}",
+            request_id=str(body.get("request_id", "sample_stream")),
+            category=category if category in ("user", "server") else "unknown",
+            body=body,
+        )
+    raise APIResponseValidationError(
+        f"sample_stream sent an unknown event {event.event!r}; upgrade tinkex"
+    )
 
 
 def _unpickle(state: _PickleState) -> SamplingClient:

@@ -8,6 +8,7 @@ finishes the session; used as a context manager the status follows the block's o
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import warnings
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 from tinkex import types
 from tinkex.clients._holder import ClientHolder
 from tinkex.clients.future import APIFuture, BackcompatFuture, completed
+from tinkex.clients.loss_handle import LossHandle, PerDatumLossFn, encode_graph, trace_loss
 from tinkex.clients.queue_state import training_queue_logger
 from tinkex.clients.telemetry import TelemetryReporter, telemetry_enabled
 from tinkex.clients.training import TrainingClient, fetch_training_info
@@ -115,7 +117,7 @@ class ServiceClient:
                 lora_config=lora,
                 optimizer_config=optimizer or types.AdamOptimizerConfig(),
             )
-            handle: types.UntypedAPIFuture = await self._holder.pipeline.call(
+            handle: types.UntypedAPIFuture = await self._holder.call_with_retries(
                 "create_model", request
             )
             created = await self._holder.wait_future(
@@ -265,6 +267,50 @@ class ServiceClient:
             path, ttl_seconds=ttl_seconds, weights_access_token=weights_access_token
         ).result_async()
 
+    def create_custom_loss(
+        self, fn: PerDatumLossFn, input_ranks: Mapping[str, types.CustomLossInputRank]
+    ) -> APIFuture[LossHandle]:
+        """Trace a per-datum loss for `TrainingClient.forward_backward_custom` (alpha).
+
+        `fn(logprobs, *inputs)` runs once per datum; its parameters after `logprobs` name the
+        `loss_fn_inputs` it reads, and `input_ranks` gives each parameter's rank (0 scalar,
+        1 `[T]`, 2 `[T, K]`). It returns `(scalar loss, {"custom/<name>:sum|mean": tensor})`.
+        It is traced with torch.fx here, so it may use torch and math only and must not
+        branch on tensor values; a loss breaking these rules raises `ValueError` now. When
+        the server accepts uploads (`custom_loss_server_side`) the traced graph runs there,
+        otherwise on this client. Each loss is created once per session.
+        """
+        handle = trace_loss(fn, input_ranks, self._holder.get_session_id())
+        holder = self._holder
+
+        async def create() -> LossHandle:
+            holder.register_custom_loss(handle.key, handle.name)
+            if not holder.get_client_config().custom_loss_server_side:
+                return handle
+            request = types.CreateCustomLossRequest(
+                session_id=handle.session_id,
+                custom_loss_seq_id=holder.next_custom_loss_seq_id(),
+                name=handle.name,
+                inputs=list(handle.inputs),
+                graph=encode_graph(handle),
+            )
+            submitted = await holder.call_with_retries("create_custom_loss", request)
+            created = await holder.wait_future(
+                submitted,
+                types.CreateCustomLossResponse,
+                endpoint_id="create_custom_loss",
+                request_type="CreateCustomLoss",
+            )
+            return dataclasses.replace(handle, loss_id=created.loss_id)
+
+        return holder.run_coroutine_threadsafe(create())
+
+    async def create_custom_loss_async(
+        self, fn: PerDatumLossFn, input_ranks: Mapping[str, types.CustomLossInputRank]
+    ) -> LossHandle:
+        """`create_custom_loss`, awaited."""
+        return await self.create_custom_loss(fn, input_ranks).result_async()
+
     def get_server_capabilities(self) -> types.GetServerCapabilitiesResponse:
         """The models the service offers (blocking; prefer `RestClient`)."""
         return self._holder.run_sync(self.get_server_capabilities_async())
@@ -376,7 +422,7 @@ class ServiceClient:
                 optimizer_config=optimizer_config,
                 weights_access_token=weights_access_token,
             )
-            handle: types.UntypedAPIFuture = await self._holder.pipeline.call(
+            handle: types.UntypedAPIFuture = await self._holder.call_with_retries(
                 "load_weights", request
             )
             loaded = await self._holder.wait_future(

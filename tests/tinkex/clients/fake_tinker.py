@@ -33,6 +33,7 @@ LOGPROB = -0.5
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 FUTURE_PATHS = (
+    "create_custom_loss",
     "create_model",
     "forward_backward",
     "optim_step",
@@ -60,6 +61,7 @@ class FakeTinker:
         self.server = server
         self.base_url = server.url_for("/").rstrip("/")
         self.config: dict[str, Any] = {}
+        self.dynamic_config: dict[str, Any] = {}
         self.model_name: str | None = BASE_MODEL
         self.session_messages: dict[str, str] = {}
         self.protobuf_results = False
@@ -105,6 +107,7 @@ class FakeTinker:
     def _routes(self) -> None:
         plain: dict[str, Handler] = {
             "client/config": lambda body: self.config,
+            "client/dynamic_config": lambda body: self.dynamic_config,
             "create_session": lambda body: {"session_id": SESSION_ID, **self.session_messages},
             "session_heartbeat": lambda body: {},
             "get_info": self._get_info,

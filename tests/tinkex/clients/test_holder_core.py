@@ -61,7 +61,11 @@ def test_construction_is_offline_and_session_is_lazy(fake_tinker: FakeTinker) ->
         assert fake_tinker.requests == []
         assert holder.get_session_id() == SESSION_ID
         assert holder.run_coroutine_threadsafe(holder.ensure_session()).result(10) == SESSION_ID
-        assert [r.endpoint for r in fake_tinker.requests] == ["client/config", "create_session"]
+        assert [r.endpoint for r in fake_tinker.requests] == [
+            "client/config",
+            "client/dynamic_config",
+            "create_session",
+        ]
         assert holder.get_session_id() == SESSION_ID
         assert holder.base_url == fake_tinker.base_url
         assert holder.api_key == API_KEY

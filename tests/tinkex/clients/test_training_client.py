@@ -39,7 +39,12 @@ def test_create_lora_training_client_creates_session_then_model(
 ) -> None:
     assert training.model_id == MODEL_ID
     endpoints = [r.endpoint for r in fake_tinker.requests]
-    assert endpoints[:3] == ["client/config", "create_session", "create_model"]
+    assert endpoints[:4] == [
+        "client/config",
+        "client/dynamic_config",
+        "create_session",
+        "create_model",
+    ]
     (create,) = fake_tinker.bodies("create_model")
     assert create["lora_config"]["rank"] == 8
     assert create["model_seq_id"] == 0

@@ -299,7 +299,8 @@ def run_compiled_loss(
             torch.autograd.backward(total)
     metrics_out = {k: v / len(data) if k.endswith(":mean") else v for k, v in sums.items()}
     outputs = [{"logprobs": lp.detach().cpu().numpy().astype(np.float32)} for lp in logprobs]
-    return ForwardResult(outputs=outputs, metrics={"loss:sum": float(total.detach()), **metrics_out})
+    metrics = {"loss:sum": float(total.detach()), **metrics_out}
+    return ForwardResult(outputs=outputs, metrics=metrics)
 
 
 def _checked_by_the_graph(
