@@ -23,7 +23,10 @@ TINY = "tinkex/tiny-llama"
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoSummary]:
     pytest.importorskip("torch", reason="the demo's server needs the [local] extra (torch)")
     output = tmp_path_factory.mktemp("demo")
-    return output, run_demo(output, model=TINY, steps=4, learning_rate=5e-2, quiet=True)
+    # The whole dataset every step, so that the first and last losses are comparable.
+    return output, run_demo(
+        output, model=TINY, steps=4, learning_rate=5e-2, batch_size=12, quiet=True
+    )
 
 
 def _png_pixels(data: bytes) -> np.ndarray:

@@ -17,7 +17,7 @@ from pristine.adapters.auth import ApiKeyHeader
 from pristine.context import Context
 from pristine.pipeline import Pipeline
 from pristine.ports.clock import Clock, SystemClock
-from pristine.sync import LoopThread
+from pristine.sync import LoopBoundPipeline, LoopThread
 from tinkex import types
 from tinkex.api_manifest import load_tinker_manifest
 from tinkex.clients._holder import WireRegistry
@@ -44,15 +44,15 @@ class LoopHolder:
             registry=registry,
             clock=clock,
         )
-        self._pipeline = Pipeline(manifest, context)
         self._loop = LoopThread()
+        self._pipeline = LoopBoundPipeline(Pipeline(manifest, context), self._loop)
         self._config = config or types.ClientConfigResponse()
         self.api_key: str | None = API_KEY
         self.session_id = SESSION
         self._sampling_sessions = itertools.count()
 
     @property
-    def pipeline(self) -> Pipeline:
+    def pipeline(self) -> LoopBoundPipeline:
         return self._pipeline
 
     def run_coroutine_threadsafe(self, coro: Coroutine[Any, Any, T]) -> APIFuture[T]:
