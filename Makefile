@@ -10,7 +10,7 @@ PIP_FLAGS ?= --disable-pip-version-check --quiet
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: test demo lint typecheck contracts unit venv bench clean proto docs test-cookbook
+.PHONY: test demo lint typecheck contracts unit venv bench clean proto docs test-cookbook soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The long reliability runs (docs/reliability.md): 50-step fault run, 2,000 samples, ...
+soak: $(STAMP)
+	TINKEX_SOAK=1 $(BIN)/pytest tests/reliability -p no:randomly -q --timeout 3600
 
 # The unmodified tinker-cookbook 0.6.1 trains offline against `tinkex serve`. The cookbook
 # and the official client live in a venv of their own (their torch/transformers never
