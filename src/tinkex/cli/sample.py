@@ -14,36 +14,38 @@ from tinkex import types
 from tinkex.cli.context import CliContext, SampleRequest, TokenCallback
 from tinkex.cli.options import json_option, pass_cli
 from tinkex.cli.output import View, emit
+from tinkex.clients.streaming import IncrementalText
 from tinkex.tokenizer import Tokenizer, get_tokenizer
 
 __all__ = ["StreamPrinter", "command"]
 
 
 class StreamPrinter:
-    """Prints sequence 0's text as tokens arrive, decoding the whole prefix each time so
-    tokens that split a character never print half of it."""
+    """Prints sequence 0's text as tokens arrive, never half of a character split across
+    tokens (`IncrementalText` holds its bytes back until the character is complete)."""
 
     def __init__(self, tokenizer: Tokenizer) -> None:
         self._tokenizer = tokenizer
-        self._tokens: list[int] = []
+        self._text = IncrementalText(tokenizer)
         self._printed = ""
 
     def __call__(self, sequence_index: int, token: int) -> None:
-        if sequence_index != 0:
-            return
-        self._tokens.append(token)
-        text = self._tokenizer.decode(self._tokens)
-        if text.startswith(self._printed) and not text.endswith("\ufffd"):
-            sys.stdout.write(text[len(self._printed) :])
-            sys.stdout.flush()
-            self._printed = text
+        if sequence_index == 0:
+            self._write(self._text.push([token]))
 
     def finish(self, sequence: types.SampledSequence) -> None:
-        """Print whatever the stream did not (e.g. a trailing partial character)."""
+        """Print whatever the stream did not (e.g. a trailing partial character), or the
+        final text on a line of its own if it disagrees with what was streamed."""
+        self._write(self._text.finish())
         text = self._tokenizer.decode(sequence.tokens)
-        rest = text[len(self._printed) :] if text.startswith(self._printed) else "\n" + text
-        sys.stdout.write(rest + "\n")
+        sys.stdout.write(("\n" + text if text != self._printed else "") + "\n")
         sys.stdout.flush()
+
+    def _write(self, delta: str) -> None:
+        if delta:
+            sys.stdout.write(delta)
+            sys.stdout.flush()
+            self._printed += delta
 
 
 def _sample_data(

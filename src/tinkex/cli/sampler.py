@@ -4,7 +4,8 @@ The CLI's sample command works with token ids and callbacks; this adapter turns 
 the client's own request types (`types_module`: `tinkex.types`, or the official SDK's
 `tinker.types`) so one implementation serves every client with the official names.
 Streaming is used when the sampling client has `sample_stream` (a tinkex extension, see
-docs/protocol.md §1.5): an iterator of token events ending with the full response.
+docs/protocol.md §1.5): a closable iterator of `SampleStreamChunk`s whose `response` holds
+the whole result once it is exhausted.
 """
 
 from __future__ import annotations
@@ -57,9 +58,11 @@ class ServiceSampler:
             future = self._client.sample(prompt, request.num_samples, params)
             response: types.SampleResponse = future.result(timeout=self._timeout_s)
             return response
-        for event in self._client.sample_stream(prompt, request.num_samples, params):
-            if hasattr(event, "sequences"):
-                final: types.SampleResponse = event
-                return final
-            on_token(event.sequence_index, event.token)
-        raise RuntimeError("the sample stream ended without its final response; sample again")
+        with self._client.sample_stream(prompt, request.num_samples, params) as stream:
+            for chunk in stream:
+                for token in chunk.tokens:
+                    on_token(chunk.sequence_index, token)
+        final: types.SampleResponse | None = stream.response
+        if final is None:
+            raise RuntimeError("the sample stream ended without its final response; sample again")
+        return final

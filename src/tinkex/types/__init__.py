@@ -98,6 +98,7 @@ from .provenance import (
     ProvenanceSpans,
     SampledProvenanceSpan,
 )
+from .sample_stream import SampleStreamChunk
 from .sampling import (
     MASK_LOGPROB,
     CreateSamplingSessionRequest,
@@ -324,6 +325,7 @@ __all__ = [
     "ResponseModel",
     "SampleRequest",
     "SampleResponse",
+    "SampleStreamChunk",
     "SampledProvenanceSpan",
     "SampledSequence",
     "SamplingClientKind",

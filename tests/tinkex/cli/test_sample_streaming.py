@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,7 +89,6 @@ def test_stream_printer_prints_the_final_text_when_it_disagrees(capsys: Any) -> 
 
 @dataclass
 class FakeSamplingClient:
-    events: list[Any] = field(default_factory=list)
     calls: list[tuple[Any, int, Any]] = field(default_factory=list)
 
     def get_base_model(self) -> str:
@@ -100,10 +100,33 @@ class FakeSamplingClient:
 
 
 @dataclass
+class FakeStream:
+    """Stands in for `tinkex.clients.streaming.SampleStream`: chunks, then `response`."""
+
+    chunks: list[types.SampleStreamChunk]
+    final: types.SampleResponse | None
+    response: types.SampleResponse | None = None
+    closed: bool = False
+
+    def __enter__(self) -> FakeStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.closed = True
+
+    def __iter__(self) -> Iterator[types.SampleStreamChunk]:
+        yield from self.chunks
+        self.response = self.final
+
+
+@dataclass
 class StreamingSamplingClient(FakeSamplingClient):
-    def sample_stream(self, prompt: Any, num_samples: int, params: Any) -> Any:
+    stream: FakeStream | None = None
+
+    def sample_stream(self, prompt: Any, num_samples: int, params: Any) -> FakeStream:
         self.calls.append((prompt, num_samples, params))
-        return iter(self.events)
+        assert self.stream is not None
+        return self.stream
 
 
 @dataclass
@@ -116,10 +139,8 @@ class FakeService:
         return Done(self.client)
 
 
-@dataclass(frozen=True)
-class TokenEvent:
-    sequence_index: int
-    token: int
+def _chunk(index: int, *tokens: int) -> types.SampleStreamChunk:
+    return types.SampleStreamChunk(sequence_index=index, tokens=list(tokens))
 
 
 def test_service_sampler_opens_base_models_and_tinker_paths() -> None:
@@ -149,19 +170,22 @@ def test_service_sampler_streams_when_the_client_can() -> None:
     final = types.SampleResponse(
         sequences=[types.SampledSequence(stop_reason="length", tokens=[5, 6])]
     )
-    client = StreamingSamplingClient(events=[TokenEvent(0, 5), TokenEvent(0, 6), final])
+    stream = FakeStream([_chunk(0, 5), _chunk(1, 7), _chunk(0, 6, 8)], final)
+    client = StreamingSamplingClient(stream=stream)
     sampler = ServiceSampler(client, TINY, types, 5.0)
     received: list[tuple[int, int]] = []
 
     response = sampler.sample(REQUEST, lambda index, token: received.append((index, token)))
 
     assert sampler.streams
-    assert received == [(0, 5), (0, 6)]
+    assert received == [(0, 5), (1, 7), (0, 6), (0, 8)]
     assert response is final
+    assert stream.closed
 
 
 def test_a_stream_without_its_final_response_is_an_error() -> None:
-    sampler = ServiceSampler(StreamingSamplingClient(events=[TokenEvent(0, 5)]), TINY, types, 5.0)
+    client = StreamingSamplingClient(stream=FakeStream([_chunk(0, 5)], None))
+    sampler = ServiceSampler(client, TINY, types, 5.0)
 
     with pytest.raises(RuntimeError, match="ended without its final response"):
         sampler.sample(REQUEST, lambda _index, _token: None)
