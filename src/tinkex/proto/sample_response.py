@@ -24,7 +24,9 @@ from tinkex.types.sampling import (
     SampledSequence,
     SampleResponse,
     StopReason,
+    TopkLogprobs,
     TopkRows,
+    topk_to_lists,
 )
 
 __all__ = [
@@ -45,7 +47,7 @@ _STOP_REASONS: dict[int, StopReason] = {
 _STOP_REASON_VALUES = {reason: value for value, reason in _STOP_REASONS.items()}
 
 
-def _floats(values: Sequence[float | None]) -> bytes:
+def _floats(values: Sequence[float | None] | npt.NDArray[Any]) -> bytes:
     """float32 bytes of ``values``; numpy turns ``None`` into NaN."""
     return np.asarray(values, dtype=_LOGPROB_DTYPE).tobytes()
 
@@ -74,10 +76,10 @@ def sample_response_to_proto(response: SampleResponse) -> pb.SampleResponse:
     for sequence in response.sequences:
         seq = msg.sequences.add(
             stop_reason=_STOP_REASON_VALUES[sequence.stop_reason],
-            tokens=np.asarray(sequence.tokens, dtype=_TOKEN_DTYPE).tobytes(),
+            tokens=np.asarray(sequence.tokens_data, dtype=_TOKEN_DTYPE).tobytes(),
         )
-        if sequence.logprobs is not None:
-            seq.logprobs = _floats(sequence.logprobs)
+        if sequence.logprobs_data is not None:
+            seq.logprobs = _floats(sequence.logprobs_data)
         if sequence.topk_logprobs is not None:
             _write_topk(sequence.topk_logprobs, seq.topk_sampled_logprobs)
     if response.prompt_logprobs is not None:
@@ -108,7 +110,7 @@ def _nan_to_none(values: npt.NDArray[Any]) -> list[float | None]:
     return listed
 
 
-def _topk_from_proto(msg: pb.TopkLogprobs, *, field: str) -> TopkRows | None:
+def _topk_from_proto(msg: pb.TopkLogprobs, *, field: str) -> TopkLogprobs | None:
     length, k = msg.length, msg.k
     if length == 0 or k == 0:
         return None
@@ -122,23 +124,7 @@ def _topk_from_proto(msg: pb.TopkLogprobs, *, field: str) -> TopkRows | None:
                 f"{field}.{name}",
                 f"holds {array.size} cells, expected length x k = {length} x {k} = {cells}",
             )
-    return _topk_rows(token_ids.reshape(length, k), logprobs.reshape(length, k))
-
-
-def _topk_rows(token_ids: npt.NDArray[Any], logprobs: npt.NDArray[Any]) -> TopkRows:
-    """Rows of ``(token, logprob)`` pairs without their trailing empty cells.
-
-    As in the official client, a row whose first cell is empty is ``None`` (nothing computed
-    at that position), and empty cells before the last filled one are kept.
-    """
-    empty = (token_ids == 0) & (logprobs == MASK_LOGPROB)
-    ends = (empty.shape[1] - np.argmin(empty[:, ::-1], axis=1)).tolist()
-    return [
-        None if skip else list(zip(ids[:end], lps[:end], strict=True))
-        for ids, lps, end, skip in zip(
-            token_ids.tolist(), logprobs.tolist(), ends, empty[:, 0].tolist(), strict=True
-        )
-    ]
+    return TopkLogprobs(token_ids.reshape(length, k), logprobs.reshape(length, k))
 
 
 def _sequence_from_proto(msg: pb.SampledSequence, *, field: str) -> SampledSequence:
@@ -162,14 +148,21 @@ def _sequence_from_proto(msg: pb.SampledSequence, *, field: str) -> SampledSeque
         if msg.HasField("topk_sampled_logprobs")
         else None
     )
-    # Every field was checked above; skipping pydantic's re-validation of each token halves
-    # the decode time of long sequences.
+    # Every field was checked above; skipping pydantic's re-validation keeps decoding cheap.
+    # The arrays stay as they are: lists are made only if the caller reads them.
     return SampledSequence.model_construct(
         stop_reason=stop_reason,
-        tokens=tokens.tolist(),
-        logprobs=None if logprobs is None else logprobs.tolist(),
-        topk_logprobs=topk,
+        tokens_data=tokens,
+        logprobs_data=logprobs,
+        topk_logprobs_data=topk,
     )
+
+
+def _topk_rows(msg: pb.SampleResponse) -> TopkRows | None:
+    if not msg.HasField("topk_prompt_logprobs"):
+        return None
+    topk = _topk_from_proto(msg.topk_prompt_logprobs, field="topk_prompt_logprobs")
+    return None if topk is None else topk_to_lists(topk)
 
 
 def sample_response_from_proto(msg: pb.SampleResponse) -> SampleResponse:
@@ -195,11 +188,7 @@ def sample_response_from_proto(msg: pb.SampleResponse) -> SampleResponse:
     return SampleResponse(
         sequences=sequences,
         prompt_logprobs=prompt_logprobs,
-        topk_prompt_logprobs=(
-            _topk_from_proto(msg.topk_prompt_logprobs, field="topk_prompt_logprobs")
-            if msg.HasField("topk_prompt_logprobs")
-            else None
-        ),
+        topk_prompt_logprobs=_topk_rows(msg),
         target_prompt_logprobs=(
             tensor_data_from_proto(
                 msg.target_prompt_logprobs, message=_MESSAGE, field="target_prompt_logprobs"

@@ -6,9 +6,9 @@ arguments match the official SDK's numpy-first API, so decoders may pass arrays 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, Self, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -58,7 +58,11 @@ class TopkLogprobs:
 
 
 def topk_to_lists(topk: TopkLogprobs) -> TopkRows:
-    """Rows of ``(token_id, logprob)`` pairs; masked cells are dropped, empty rows are None."""
+    """Rows of ``(token_id, logprob)`` pairs without their trailing masked cells.
+
+    As in the official client, a row whose first cell is masked is None (nothing computed
+    there), and masked cells before the last filled one are kept.
+    """
     n, k = topk.token_ids.shape
     if n == 0 or k == 0:
         return []
@@ -66,10 +70,13 @@ def topk_to_lists(topk: TopkLogprobs) -> TopkRows:
     lps: list[float] = topk.logprobs.ravel().tolist()
     rows: TopkRows = []
     for start in range(0, n * k, k):
+        if ids[start] == 0 and lps[start] == MASK_LOGPROB:
+            rows.append(None)
+            continue
         end = start + k
-        while end > start and ids[end - 1] == 0 and lps[end - 1] == MASK_LOGPROB:
+        while ids[end - 1] == 0 and lps[end - 1] == MASK_LOGPROB:
             end -= 1
-        rows.append(list(zip(ids[start:end], lps[start:end], strict=True)) if end > start else None)
+        rows.append(list(zip(ids[start:end], lps[start:end], strict=True)))
     return rows
 
 
@@ -120,40 +127,183 @@ class SampleRequest(RequestModel):
     type: Literal["sample"] = "sample"
 
 
+def _wire_array(kinds: str, what: str) -> Callable[[Any], Any]:
+    """Validator keeping a 1-D numpy array as it is (lists go on to pydantic's list check)."""
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, np.ndarray):
+            raise ValueError("not an array")  # left-to-right union: try the list form next
+        if value.ndim != 1 or (value.size and value.dtype.kind not in kinds):
+            raise ValueError(
+                f"expected a 1-D array of {what}, got shape {value.shape} dtype {value.dtype}"
+            )
+        return value
+
+    return check
+
+
+def _as_list(value: Any) -> Any:
+    """Arrays go out as lists: float32 values spelt as the official client spells them."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, TopkLogprobs):
+        return topk_to_lists(value)
+    return value
+
+
+def _not_an_array(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        raise ValueError("array rejected above")  # keeps a wrong-dtype array from list parsing
+    return value
+
+
+_WireNumbers = pydantic.PlainSerializer(_as_list)
+_NoArray = pydantic.BeforeValidator(_not_an_array)
+_IntArray = Annotated[npt.NDArray[Any], pydantic.PlainValidator(_wire_array("iu", "integers"))]
+_FloatArray = Annotated[npt.NDArray[Any], pydantic.PlainValidator(_wire_array("f", "floats"))]
+_Topk = Annotated[
+    TopkLogprobs, pydantic.PlainValidator(lambda v: _checked_instance(v, TopkLogprobs))
+]
+_Tokens = Annotated[
+    Annotated[
+        _IntArray | Annotated[list[int], _NoArray], pydantic.Field(union_mode="left_to_right")
+    ],
+    _WireNumbers,
+]
+_Logprobs = Annotated[
+    Annotated[
+        _FloatArray | Annotated[list[float], _NoArray], pydantic.Field(union_mode="left_to_right")
+    ],
+    _WireNumbers,
+]
+_TopkField = Annotated[
+    Annotated[_Topk | TopkRows, pydantic.Field(union_mode="left_to_right")], _WireNumbers
+]
+
+
+def _checked_instance(value: Any, kind: type[Any]) -> Any:
+    if not isinstance(value, kind):
+        raise ValueError(f"not a {kind.__name__}")
+    return value
+
+
 class SampledSequence(ResponseModel):
-    """One generated sequence: tokens, optional logprobs, and why it stopped."""
+    """One generated sequence: tokens, optional logprobs, and why it stopped.
+
+    Decoded responses keep the wire's numpy arrays (as the official client does): a 64 x 256
+    response as Python lists would cost two objects per token. ``tokens``, ``logprobs`` and
+    ``topk_logprobs`` are lists made on first read and cached; the ``*_np`` views are arrays.
+    Lists given to the constructor (or parsed from JSON) are kept exactly.
+    """
+
+    model_config = pydantic.ConfigDict(
+        validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
 
     stop_reason: StopReason
-    tokens: list[int] = pydantic.Field(default_factory=list)
-    logprobs: list[float] | None = None
-    topk_logprobs: TopkRows | None = None
+    tokens_data: _Tokens = pydantic.Field(default_factory=list, alias="tokens", repr=False)
+    logprobs_data: _Logprobs | None = pydantic.Field(default=None, alias="logprobs", repr=False)
+    topk_logprobs_data: _TopkField | None = pydantic.Field(
+        default=None, alias="topk_logprobs", repr=False
+    )
     sequence_id: str | None = None
     """Session-scoped id, used by later requests to reference this exact sequence."""
+
+    _lists: dict[str, Any] = pydantic.PrivateAttr(default_factory=dict)
 
     @pydantic.model_validator(mode="before")
     @classmethod
     def _from_numpy(cls, data: Any) -> Any:
-        return _numpy_kwargs_to_lists(
-            data,
-            {"tokens_np": "tokens", "logprobs_np": "logprobs"},
-            {"topk_logprobs_np": "topk_logprobs"},
-            nan_as_none=False,
+        if not isinstance(data, dict):
+            return data
+        renames = {
+            "tokens_np": "tokens",
+            "logprobs_np": "logprobs",
+            "topk_logprobs_np": "topk_logprobs",
+        }
+        if not renames.keys() & data.keys():
+            return data
+        return {renames.get(key, key): value for key, value in data.items()}
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """As pydantic's, but ``update`` may also name ``tokens``/``logprobs``/``topk_logprobs``."""
+        if not update:
+            return super().model_copy(deep=deep)
+        names = {"tokens": "tokens_data", "logprobs": "logprobs_data"}
+        names["topk_logprobs"] = "topk_logprobs_data"
+        copy = super().model_copy(
+            update={names.get(key, key): value for key, value in update.items()}, deep=deep
         )
+        copy._lists = {}  # lists cached from the old data must not leak into the copy
+        return copy
+
+    def _listed(self, name: str, value: Any, convert: Callable[[Any], Any]) -> Any:
+        if value is None or isinstance(value, list):
+            return value
+        cached = self._lists.get(name)
+        if cached is None:
+            cached = self._lists[name] = convert(value)
+        return cached
+
+    @property
+    def tokens(self) -> list[int]:
+        """Token ids as a list (made from the array on first read, then cached)."""
+        listed: list[int] = self._listed("tokens", self.tokens_data, np.ndarray.tolist)
+        return listed
+
+    @property
+    def logprobs(self) -> list[float] | None:
+        """Per-token logprobs as a list, or None if not requested."""
+        listed: list[float] | None = self._listed("logprobs", self.logprobs_data, np.ndarray.tolist)
+        return listed
+
+    @property
+    def topk_logprobs(self) -> TopkRows | None:
+        """Top-k ``(token_id, logprob)`` pairs per position, or None if not requested."""
+        listed: TopkRows | None = self._listed("topk", self.topk_logprobs_data, topk_to_lists)
+        return listed
 
     @property
     def tokens_np(self) -> npt.NDArray[np.int32]:
         """Token ids as a 1-D int32 array."""
-        return np.asarray(self.tokens, dtype=np.int32)
+        return np.asarray(self.tokens_data, dtype=np.int32)
 
     @property
     def logprobs_np(self) -> npt.NDArray[np.float32] | None:
         """Per-token logprobs as a 1-D float32 array, or None if not requested."""
-        return None if self.logprobs is None else np.asarray(self.logprobs, dtype=np.float32)
+        data = self.logprobs_data
+        return None if data is None else np.asarray(data, dtype=np.float32)
 
     @property
     def topk_logprobs_np(self) -> TopkLogprobs | None:
         """Top-k logprobs as dense matrices, or None if not requested."""
-        return None if self.topk_logprobs is None else lists_to_topk(self.topk_logprobs)
+        data = self.topk_logprobs_data
+        if data is None or isinstance(data, TopkLogprobs):
+            return data
+        return lists_to_topk(data)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SampledSequence):
+            return NotImplemented
+        return (
+            self.stop_reason == other.stop_reason
+            and self.sequence_id == other.sequence_id
+            and self.tokens == other.tokens
+            and self.logprobs == other.logprobs
+            and self.topk_logprobs == other.topk_logprobs
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # holds mutable arrays
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        yield "stop_reason", self.stop_reason
+        yield "tokens", self.tokens
+        if self.logprobs is not None:
+            yield "logprobs", self.logprobs
+        if self.topk_logprobs is not None:
+            yield "topk_logprobs", self.topk_logprobs
+        if self.sequence_id is not None:
+            yield "sequence_id", self.sequence_id
 
 
 class PromptAltTokens(ResponseModel):

@@ -105,3 +105,10 @@ def test_malformed_responses_name_the_field(bad: bytes) -> None:
     with pytest.raises(pydantic.ValidationError) as info:
         SampleResponse.model_validate_json(bad)
     assert info.value.errors()[0]["loc"][0] == "sequences"
+
+
+def test_a_row_with_a_masked_first_cell_is_none_as_in_the_official_client() -> None:
+    ids = np.array([[0, 5]], dtype=np.int32)
+    lps = np.array([[MASK_LOGPROB, -1.0]], dtype=np.float32)
+    mine = topk_to_lists(TopkLogprobs(token_ids=ids, logprobs=lps))
+    assert mine == official_topk_to_lists(OfficialTopk(token_ids=ids, logprobs=lps)) == [None]
