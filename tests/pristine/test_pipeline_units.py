@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+import tracemalloc
 
 import httpx
+import orjson
 import pytest
 from pydantic import BaseModel
 
@@ -63,6 +65,20 @@ async def test_registry_resolves_registered_models_only() -> None:
 def test_json_serializer_refuses_unknown_objects() -> None:
     with pytest.raises(TypeError):
         JsonSerializer().encode({"when": object()}, None)
+
+
+def test_small_json_bodies_do_not_hold_a_whole_encoder_buffer() -> None:
+    """A call in flight keeps its body for retries: 1,000 small ones should cost their bytes,
+    not 1,000 of orjson's 4 KiB output buffers."""
+    serializer = JsonSerializer()
+    tracemalloc.start()
+    try:
+        bodies = [serializer.encode({"request_id": f"req-{i}"}, None) for i in range(1000)]
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 1000 * 400
+    assert orjson.loads(bodies[7].content) == {"request_id": "req-7"}
 
 
 def test_status_error_message_is_shortened_for_huge_bodies() -> None:

@@ -16,7 +16,7 @@ from pristine.adapters import aiohttp_transport
 from pristine.adapters.aiohttp_transport import AiohttpTransport
 from pristine.adapters.httpx_transport import HttpxTransport
 from pristine.adapters.pyqwest_transport import PyqwestTransport
-from pristine.adapters.transports import ENV_VAR, default_transport_factory
+from pristine.adapters.transports import ENV_VAR, SchemeRoutedTransport, default_transport_factory
 from pristine.context import Context
 from pristine.errors import APIConnectionError, APITimeoutError, RequestInfo
 from pristine.manifest import PoolPolicy
@@ -29,6 +29,7 @@ ADAPTERS: dict[str, Callable[[PoolPolicy], Transport]] = {
     "httpx": HttpxTransport,
     "aiohttp": AiohttpTransport,
     "pyqwest": PyqwestTransport,
+    "scheme-routed": SchemeRoutedTransport,
 }
 
 
@@ -116,12 +117,13 @@ def test_aiohttp_refuses_http2_pools() -> None:
     ("env", "http2", "expected"),
     [
         ("", False, AiohttpTransport),
-        ("", True, PyqwestTransport),
-        ("auto", True, PyqwestTransport),
+        ("", True, SchemeRoutedTransport),
+        ("auto", True, SchemeRoutedTransport),
         ("httpx", True, HttpxTransport),
         ("HTTPX", False, HttpxTransport),
         ("pyqwest", False, PyqwestTransport),
-        ("aiohttp", True, PyqwestTransport),
+        ("pyqwest", True, PyqwestTransport),
+        ("aiohttp", True, SchemeRoutedTransport),
     ],
 )
 def test_the_default_factory_is_measured_and_overridable(
@@ -162,3 +164,28 @@ def test_one_aiohttp_transport_serves_several_event_loops(httpserver: HTTPServer
         other.run(transport.aclose(), timeout=10)
     finally:
         other.close()
+
+
+async def test_an_http2_pool_sends_cleartext_over_aiohttp_and_tls_over_pyqwest(
+    httpserver: HTTPServer,
+) -> None:
+    """HTTP/2 is negotiated over TLS only; cleartext is HTTP/1.1 whichever adapter sends it,
+    and aiohttp does that with less CPU and far less memory per connection than pyqwest."""
+    httpserver.expect_request("/x").respond_with_data(b"ok")
+    transport = SchemeRoutedTransport(PoolPolicy(http2=True))
+    try:
+        assert (await transport.send(RawRequest("GET", httpserver.url_for("/x")))).content == b"ok"
+        assert isinstance(transport.adapter_for(httpserver.url_for("/x")), AiohttpTransport)
+        assert isinstance(transport.adapter_for("https://example.test/x"), PyqwestTransport)
+        assert isinstance(transport.adapter_for("HTTPS://example.test/x"), PyqwestTransport)
+    finally:
+        await transport.aclose()
+
+
+async def test_a_scheme_routed_transport_opens_adapters_only_when_used() -> None:
+    transport = SchemeRoutedTransport(PoolPolicy(http2=True))
+    assert transport.opened() == []
+    transport.adapter_for("http://h/x")
+    assert [type(adapter) for adapter in transport.opened()] == [AiohttpTransport]
+    await transport.aclose()
+    assert transport.opened() == []

@@ -38,7 +38,18 @@ class JsonSerializer:
             content = self._registry.encode(type_name, payload, "json")
         else:
             content = orjson.dumps(payload, default=_to_jsonable)
-        return EncodedBody(content, "application/json")
+        return EncodedBody(_trimmed(content), "application/json")
+
+
+_ORJSON_BUFFER_BYTES = 4096
+
+
+def _trimmed(body: bytes) -> bytes:
+    """A small body copied out of orjson's 4 KiB output buffer, which it hands over unshrunk.
+
+    A call in flight keeps its body for retries: 1,000 small ones would otherwise hold 4 MiB.
+    """
+    return bytes(memoryview(body)) if len(body) < _ORJSON_BUFFER_BYTES // 2 else body
 
 
 class ProtobufSerializer:
