@@ -89,6 +89,10 @@ def build_app(stub: Stub) -> Starlette:
         await counted(request)
         return _json({"session_id": f"session-{next(stub._ids)}"})
 
+    async def telemetry(request: Request) -> Response:
+        await counted(request)
+        return _json({"status": "accepted"})
+
     async def create_model(request: Request) -> Response:
         body = orjson.loads(await counted(request))
         return stub.submit_json(
@@ -183,7 +187,7 @@ def build_app(stub: Stub) -> Starlette:
         Route("/create_session", create_session, methods=post),
         Route("/session_heartbeat", empty, methods=post),
         Route("/sessions/{session_id}/finish", empty, methods=post),
-        Route("/telemetry", empty, methods=post),
+        Route("/telemetry", telemetry, methods=post),
         Route("/create_model", create_model, methods=post),
         Route("/get_info", get_info, methods=post),
         Route("/create_sampling_session", create_sampling_session, methods=post),
