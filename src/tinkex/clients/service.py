@@ -8,6 +8,8 @@ finishes the session; used as a context manager the status follows the block's o
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import os
 import threading
@@ -32,6 +34,11 @@ if TYPE_CHECKING:
 __all__ = ["ServiceClient"]
 
 T = TypeVar("T")
+
+FINISH_TIMEOUT_S = 10.0
+"""How long `close()` tries to tell the server the session finished. The server expires a
+session without heartbeats anyway, so a dead server must not hold a `with` block for the
+pipeline's whole retry budget (15 minutes)."""
 FinishStatus = Literal["success", "errored", "interrupted"]
 
 
@@ -351,11 +358,13 @@ class ServiceClient:
                 session_id = holder.session_id
                 if session_id is None:
                     return
-                await holder.pipeline.call(
-                    "finish_session",
-                    {"reason": {"type": status}, "detail": detail},
-                    path_params={"session_id": session_id},
-                )
+                with contextlib.suppress(Exception):  # a courtesy: the session expires anyway
+                    async with asyncio.timeout(FINISH_TIMEOUT_S):
+                        await holder.pipeline.call(
+                            "finish_session",
+                            {"reason": {"type": status}, "detail": detail},
+                            path_params={"session_id": session_id},
+                        )
             finally:
                 await holder.aclose()
 

@@ -10,6 +10,7 @@ from fake_tinker import API_KEY, BASE_MODEL, SESSION_ID, FakeTinker
 from werkzeug import Request, Response
 
 from tinkex import types
+from tinkex.clients import service as service_module
 from tinkex.clients.rest import RestClient
 from tinkex.clients.service import ServiceClient
 
@@ -194,3 +195,17 @@ def test_telemetry_reports_session_start_and_end_on_close(
     assert kinds == ["SESSION_START", "SESSION_END"]
     assert all(batch["session_id"] == SESSION_ID for batch in batches)
     assert API_KEY not in json.dumps(batches)
+
+
+def test_close_gives_up_on_an_unreachable_finish_instead_of_retrying_for_minutes(
+    fake_tinker: FakeTinker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finishing a session is a courtesy (the server expires it without heartbeats); a dead
+    server must not hold `with ServiceClient(...)` for the 15-minute retry budget."""
+    monkeypatch.setattr(service_module, "FINISH_TIMEOUT_S", 0.2)
+    fake_tinker.fail("finish", 503, times=1000)
+    client = ServiceClient(base_url=fake_tinker.base_url, api_key=API_KEY)
+    with client:
+        client.create_sampling_client(base_model=BASE_MODEL).result(10)
+    assert fake_tinker.bodies("finish")
+    assert client.close("success").result(1) is None
