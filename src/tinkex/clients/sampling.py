@@ -168,22 +168,24 @@ def _check_arguments(
 
 
 def _check_response(
-    response: types.SampleResponse, prompt_alt_tokens_k: int, prompt_logprobs_last_n: int | None
-) -> None:
-    """Fail when the server ignored a feature the caller asked for (an older server)."""
-    if prompt_alt_tokens_k > 0 and response.prompt_alt_tokens is None:
+    response: types.SampleResponse, request: types.SampleRequest
+) -> types.SampleResponse:
+    """`response`, unless the server ignored a feature `request` asked for (an older server)."""
+    alt_k, last_n = request.prompt_alt_tokens_k, request.prompt_logprobs_last_n
+    if alt_k > 0 and response.prompt_alt_tokens is None:
         raise RuntimeError(
-            f"prompt_alt_tokens_k={prompt_alt_tokens_k} was requested but the server returned "
+            f"prompt_alt_tokens_k={alt_k} was requested but the server returned "
             "no prompt_alt_tokens; it may predate this feature"
         )
-    if prompt_logprobs_last_n is None or response.prompt_logprobs is None:
-        return
-    excluded = response.prompt_logprobs[: len(response.prompt_logprobs) - prompt_logprobs_last_n]
+    if last_n is None or response.prompt_logprobs is None:
+        return response
+    excluded = response.prompt_logprobs[: len(response.prompt_logprobs) - last_n]
     if any(logprob is not None for logprob in excluded):
         raise RuntimeError(
-            f"prompt_logprobs_last_n={prompt_logprobs_last_n} was requested but the server "
+            f"prompt_logprobs_last_n={last_n} was requested but the server "
             "returned prompt logprobs before that suffix; it may predate this feature"
         )
+    return response
 
 
 def _attach_sequence_ids(
@@ -328,32 +330,20 @@ class SamplingClient:
     ) -> APIFuture[types.SampleResponse]:
         """Generate `num_samples` completions of `prompt`; see the official client for the
         logprob options. Returns at once; `.result()` or `await` the future."""
-        _check_arguments(
-            target_prompt_logprobs=target_prompt_logprobs,
-            prompt_alt_tokens_k=prompt_alt_tokens_k,
-            prompt_logprobs_last_n=prompt_logprobs_last_n,
-            include_prompt_logprobs=include_prompt_logprobs,
-        )
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be 1 or greater, got {num_samples}")
-        request = types.SampleRequest(
-            sampling_session_id=self._sampling_session_id,
-            num_samples=num_samples,
-            prompt=prompt,
-            sampling_params=sampling_params,
-            prompt_logprobs=include_prompt_logprobs,
-            topk_prompt_logprobs=topk_prompt_logprobs,
-            topk_sample_logprobs=topk_sample_logprobs,
-            target_prompt_logprobs=target_prompt_logprobs,
-            prompt_alt_tokens_k=prompt_alt_tokens_k,
-            prompt_logprobs_last_n=prompt_logprobs_last_n,
-            record_stability_info=self._record_stability_info,
+        request = self._sample_request(
+            prompt,
+            num_samples,
+            sampling_params,
+            include_prompt_logprobs,
+            topk_prompt_logprobs,
+            topk_sample_logprobs,
+            target_prompt_logprobs,
+            prompt_alt_tokens_k,
+            prompt_logprobs_last_n,
         )
 
         async def attempt() -> types.SampleResponse:
-            response = await self._sample_once(request)
-            _check_response(response, prompt_alt_tokens_k, prompt_logprobs_last_n)
-            return response
+            return _check_response(await self._sample_once(request), request)
 
         return self._submit(self.retry_handler.execute(attempt))
 
@@ -398,8 +388,7 @@ class SamplingClient:
         )
 
         async def attempt() -> list[float | None]:
-            response = await self._sample_once(request)
-            _check_response(response, 0, prompt_logprobs_last_n)
+            response = _check_response(await self._sample_once(request), request)
             return list(response.prompt_logprobs or [])
 
         return self._submit(self.retry_handler.execute(attempt))
@@ -420,30 +409,34 @@ class SamplingClient:
         include_prompt_logprobs: bool = False,
         topk_prompt_logprobs: int = 0,
         topk_sample_logprobs: int = 0,
+        target_prompt_logprobs: types.TensorData | None = None,
+        prompt_alt_tokens_k: int = 0,
+        prompt_logprobs_last_n: int | None = None,
         *,
         idle_timeout_s: float = STREAM_IDLE_TIMEOUT_S,
     ) -> SampleStream:
-        """`sample`, handed out as `SampleStreamChunk`s while the tokens are generated.
+        """`sample` (same arguments), handed out as `SampleStreamChunk`s while the tokens are
+        generated.
 
         Iterate it (`for`, or `async for`: see `sample_stream_async`), then read
-        `stream.response` for the whole `SampleResponse`. Closing it early (`with` block,
-        `close()`) stops the generation on the server. A server without the streaming
-        endpoint (the hosted service) is sampled normally and its result replayed as one chunk
-        per sequence. Raises `APITimeoutError` when nothing arrives for `idle_timeout_s`.
+        `stream.response` for the whole `SampleResponse`, prompt-level fields included.
+        Closing it early (`with` block, `close()`) stops the generation on the server. A
+        server without the streaming endpoint (the hosted service) is sampled normally and
+        its result replayed as one chunk per sequence. Raises `APITimeoutError` when nothing
+        arrives for `idle_timeout_s`.
         """
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be 1 or greater, got {num_samples}")
         if not idle_timeout_s > 0:
             raise ValueError(f"idle_timeout_s must be a positive number, got {idle_timeout_s}")
-        request = types.SampleRequest(
-            sampling_session_id=self._sampling_session_id,
-            num_samples=num_samples,
-            prompt=prompt,
-            sampling_params=sampling_params,
-            prompt_logprobs=include_prompt_logprobs,
-            topk_prompt_logprobs=topk_prompt_logprobs,
-            topk_sample_logprobs=topk_sample_logprobs,
-            record_stability_info=self._record_stability_info,
+        request = self._sample_request(
+            prompt,
+            num_samples,
+            sampling_params,
+            include_prompt_logprobs,
+            topk_prompt_logprobs,
+            topk_sample_logprobs,
+            target_prompt_logprobs,
+            prompt_alt_tokens_k,
+            prompt_logprobs_last_n,
         )
         try:
             context = prompt.to_ints()
@@ -464,6 +457,9 @@ class SamplingClient:
         include_prompt_logprobs: bool = False,
         topk_prompt_logprobs: int = 0,
         topk_sample_logprobs: int = 0,
+        target_prompt_logprobs: types.TensorData | None = None,
+        prompt_alt_tokens_k: int = 0,
+        prompt_logprobs_last_n: int | None = None,
         *,
         idle_timeout_s: float = STREAM_IDLE_TIMEOUT_S,
     ) -> SampleStream:
@@ -476,6 +472,9 @@ class SamplingClient:
             include_prompt_logprobs,
             topk_prompt_logprobs,
             topk_sample_logprobs,
+            target_prompt_logprobs,
+            prompt_alt_tokens_k,
+            prompt_logprobs_last_n,
             idle_timeout_s=idle_timeout_s,
         )
 
@@ -536,6 +535,41 @@ class SamplingClient:
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _sample_request(
+        self,
+        prompt: types.ModelInput,
+        num_samples: int,
+        sampling_params: types.SamplingParams,
+        include_prompt_logprobs: bool,
+        topk_prompt_logprobs: int,
+        topk_sample_logprobs: int,
+        target_prompt_logprobs: types.TensorData | None,
+        prompt_alt_tokens_k: int,
+        prompt_logprobs_last_n: int | None,
+    ) -> types.SampleRequest:
+        """The checked request `sample` and `sample_stream` send alike."""
+        _check_arguments(
+            target_prompt_logprobs=target_prompt_logprobs,
+            prompt_alt_tokens_k=prompt_alt_tokens_k,
+            prompt_logprobs_last_n=prompt_logprobs_last_n,
+            include_prompt_logprobs=include_prompt_logprobs,
+        )
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be 1 or greater, got {num_samples}")
+        return types.SampleRequest(
+            sampling_session_id=self._sampling_session_id,
+            num_samples=num_samples,
+            prompt=prompt,
+            sampling_params=sampling_params,
+            prompt_logprobs=include_prompt_logprobs,
+            topk_prompt_logprobs=topk_prompt_logprobs,
+            topk_sample_logprobs=topk_sample_logprobs,
+            target_prompt_logprobs=target_prompt_logprobs,
+            prompt_alt_tokens_k=prompt_alt_tokens_k,
+            prompt_logprobs_last_n=prompt_logprobs_last_n,
+            record_stability_info=self._record_stability_info,
+        )
+
     def _submit(self, coro: Coroutine[Any, Any, T]) -> APIFuture[T]:
         return self.holder.run_coroutine_threadsafe(coro)
 
@@ -579,9 +613,10 @@ class SamplingClient:
                 try:
                     async for event in events:
                         item = _stream_item(event)
-                        yield item
                         if isinstance(item, types.SampleResponse):
+                            yield _check_response(item, request)
                             return
+                        yield item
                 except APIStatusError as error:
                     if error.status_code not in NO_STREAMING:
                         raise
@@ -596,6 +631,7 @@ class SamplingClient:
                         "sample_stream ended without its final `done` event; sample again"
                     )
         response = await self.retry_handler.execute(lambda: self._sample_once(request))
+        _check_response(response, request)
         for index, sequence in enumerate(response.sequences):
             yield types.SampleStreamChunk(
                 sequence_index=index,

@@ -111,10 +111,7 @@ async def asample(request: Request) -> Response:
     sequence_ids: Future[list[str]] = Future()  # known once queued; work may start before
 
     def work() -> FutureResult:
-        output = collect(job.open(_never), body.num_samples)
-        if body.record_stability_info:
-            runtime.sequences.record(sequence_ids.result(RECORD_WAIT_S), output.sequences)
-        return proto_result(job.response(output))
+        return job.finish(collect(job.open(_never), body.num_samples), sequence_ids)
 
     request_id = runtime.queue.submit_sampling(
         "sample", user_errors(work), dedup_key=job.dedup_key, group=job.group
@@ -129,18 +126,21 @@ async def sample_stream(request: Request) -> Response:
     Events (docs/protocol.md §1.5): `tokens` `{sequence_index, tokens, logprobs,
     topk_logprobs?, stop_reason?}` for each token or group of tokens sent together, the last
     group of a sequence carrying its stop reason; then `done` with the whole `SampleResponse`,
-    or `error` `{error, category}`. Bad input found before the first token is a plain 4xx.
-    When the client goes away, generation stops before its next token.
+    or `error` `{error, category, request_id}`. Bad input (found by the prefill, which also
+    computes the prompt-level fields of `done`) is a plain 4xx before the first token. When
+    the client goes away, generation stops before its next token.
     """
     runtime = runtime_of(request)
     body = await parse_body(request, SampleRequest, runtime.config.max_body_bytes)
     job = _SampleJob.check(runtime, owner_of_request(request), body)
     send, receive = anyio.create_memory_object_stream[SampleEvent](math.inf)
     cancel = threading.Event()
+    sequence_ids: Future[list[str]] = Future()
     try:
         request_id = runtime.queue.submit_sampling(
-            "sample_stream", user_errors(_streaming_work(job, send, cancel))
+            "sample_stream", user_errors(_streaming_work(job, send, cancel, sequence_ids))
         )
+        sequence_ids.set_result(_sequence_ids(request_id, body))
         first = await receive.receive()
     except anyio.EndOfStream:
         receive.close()
@@ -153,7 +153,7 @@ async def sample_stream(request: Request) -> Response:
         receive.close()
         raise
     return StreamingResponse(
-        _events(runtime, request_id, [first], receive, cancel, _sequence_ids(request_id, body)),
+        _events(runtime, request_id, [first], receive, cancel, sequence_ids.result()),
         media_type="text/event-stream",
         headers={"cache-control": "no-cache"},
     )
@@ -164,7 +164,10 @@ def _never() -> bool:
 
 
 def _streaming_work(
-    job: _SampleJob, send: MemoryObjectSendStream[SampleEvent], cancel: threading.Event
+    job: _SampleJob,
+    send: MemoryObjectSendStream[SampleEvent],
+    cancel: threading.Event,
+    sequence_ids: Future[list[str]],
 ) -> Callable[[], FutureResult]:
     """Work that hands each event to the route as it is made, stopping once `cancel` is set."""
 
@@ -184,7 +187,7 @@ def _streaming_work(
             anyio.from_thread.run_sync(send.close)
         if cancel.is_set():
             raise RequestFailed(CLIENT_GONE, ErrorCategory.USER)
-        return proto_result(job.response(output))
+        return job.finish(output, sequence_ids)
 
     return work
 
@@ -333,6 +336,13 @@ class _SampleJob:
             prompt_alt_tokens_k=body.prompt_alt_tokens_k,
             cancelled=cancelled,
         )
+
+    def finish(self, output: SamplerOutput, sequence_ids: Future[list[str]]) -> FutureResult:
+        """The sample's result; its sequences recorded under their ids when the request asked
+        for stability info (ids known once queued, so this may wait for them)."""
+        if self.body.record_stability_info:
+            self.runtime.sequences.record(sequence_ids.result(RECORD_WAIT_S), output.sequences)
+        return proto_result(self.response(output))
 
     def response(self, output: SamplerOutput) -> SampleResponse:
         """The engine's output as the wire `SampleResponse`."""
