@@ -18,6 +18,7 @@ Run: python bench/bench_server.py [--model tinkex/tiny-llama] [--steps 10] [--ba
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import statistics
 import subprocess
@@ -173,6 +174,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--length", type=int, default=128)
     args = parser.parse_args()
+    if "OMP_WAIT_POLICY" not in os.environ:  # the policy `tinkex serve` sets, on both sides
+        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
     torch.manual_seed(0)
     vocab = AutoConfig.from_pretrained(resolve_model_dir(args.model)).vocab_size
     rows = np.random.default_rng(0).integers(3, vocab, size=(args.batch, args.length + 1))

@@ -11,7 +11,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tinkex.local.config import DEFAULT_ALIASES, DEFAULT_MODELS, ServerConfig, parse_alias
+from tinkex.local.config import (
+    DEFAULT_ALIASES,
+    DEFAULT_MODELS,
+    ServerConfig,
+    parse_alias,
+    prefer_passive_openmp,
+)
 
 __all__ = ["main", "parse_args"]
 
@@ -66,6 +72,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
+    prefer_passive_openmp()
     from tinkex.local.server import bind, serve, url_of  # imports torch: after parsing
 
     sock = bind(config)
