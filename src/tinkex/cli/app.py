@@ -98,6 +98,11 @@ class TinkexGroup(click.Group):
             sys.exit(EXIT_ERROR)
         sys.exit(code if isinstance(code, int) else 0)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command inside the `CliContext`, which closes its clients (see there)."""
+        with ctx.ensure_object(CliContext):
+            return super().invoke(ctx)
+
 
 @click.group("tinkex", cls=TinkexGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(

@@ -4,18 +4,26 @@ Commands never build clients themselves; they ask `CliContext.rest()` / `CliCont
 which go through a `ClientFactory`. The default factory builds `tinkex.clients`; tests hand in
 another one, so the same commands can be driven against any client with the official method
 names (and against the local backend) without patching modules.
+
+A command's clients live as long as the command: the root group enters the `CliContext` around
+it, and leaving the context leaves the factory, which closes what it built (connections, loop
+threads, the session, finished with the command's outcome). Otherwise aiohttp complains about
+unclosed sessions at exit and the server keeps the session until it expires.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Literal, Protocol, Self, TypeVar
 
 if TYPE_CHECKING:
     from tinkex import types
+    from tinkex.clients.service import ServiceClient
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -131,7 +139,12 @@ class Sampler(Protocol):
 
 
 class ClientFactory(Protocol):
-    """Builds the clients a command talks to."""
+    """Builds the clients a command talks to.
+
+    A factory whose clients hold connections is also a context manager: the CLI context
+    enters it for one command and leaves it, with the command's outcome, when the command
+    ends; leaving it closes every client it built.
+    """
 
     def rest(self, base_url: str | None, api_key: str | None) -> RestApi: ...
 
@@ -147,12 +160,27 @@ class ClientFactory(Protocol):
 
 
 class TinkexClients:
-    """The default factory: `tinkex.clients`, imported only when a command needs a client."""
+    """The default factory: `tinkex.clients`, imported only when a command needs a client.
+
+    It owns what it builds until it is left (then it can be entered again).
+    """
+
+    def __init__(self) -> None:
+        self._opened = ExitStack()
 
     def rest(self, base_url: str | None, api_key: str | None) -> RestApi:
+        from tinkex.clients._holder import ClientHolder
         from tinkex.clients.rest import RestClient
 
-        return RestClient(base_url=base_url, api_key=api_key)
+        holder = ClientHolder.sessionless(base_url=base_url, api_key=api_key)
+        self._opened.callback(holder.close)
+        return RestClient(holder)
+
+    def service(self, base_url: str | None, api_key: str | None) -> ServiceClient:
+        """A ServiceClient whose session is finished with the command's outcome."""
+        from tinkex.clients.service import ServiceClient
+
+        return self._opened.enter_context(ServiceClient(base_url=base_url, api_key=api_key))
 
     def sampler(
         self, base_url: str | None, api_key: str | None, model: str, timeout_s: float
@@ -160,23 +188,29 @@ class TinkexClients:
         from tinkex import types
         from tinkex.cli.sampler import ServiceSampler
 
-        return ServiceSampler.open(_service_client(base_url, api_key), model, types, timeout_s)
+        return ServiceSampler.open(self.service(base_url, api_key), model, types, timeout_s)
 
     def exported(
         self, base_url: str | None, api_key: str | None, tinker_path: str, timeout_s: float
     ) -> AbstractContextManager[str]:
         from tinkex.cli.export import exported_weights
 
-        service = _service_client(base_url, api_key)
+        service = self.service(base_url, api_key)
         return exported_weights(service, self.rest(base_url, api_key), tinker_path, timeout_s)
 
+    def __enter__(self) -> Self:
+        return self
 
-def _service_client(base_url: str | None, api_key: str | None) -> Any:
-    import importlib
-
-    # Looked up by name: the ServiceClient module lands with the clients issue.
-    service_module = importlib.import_module("tinkex.clients.service")
-    return service_module.ServiceClient(base_url=base_url, api_key=api_key)
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # Every client is closed even if one fails to; a failed close is not the command's
+        # failure (the server expires what is left), so it never changes the exit code.
+        with contextlib.suppress(Exception):
+            self._opened.__exit__(exc_type, exc, traceback)
 
 
 @dataclass
@@ -189,13 +223,18 @@ class CliContext:
     page_size: int = DEFAULT_PAGE_SIZE
     timeout_s: float = DEFAULT_TIMEOUT_S
     clients: ClientFactory = field(default_factory=TinkexClients)
+    _rest: RestApi | None = field(default=None, init=False, repr=False)
+    _entered: ExitStack = field(default_factory=ExitStack, init=False, repr=False)
 
     @property
     def json(self) -> bool:
         return self.format == "json"
 
     def rest(self) -> RestApi:
-        return self.clients.rest(self.base_url, self.api_key)
+        """The command's REST client: one per command, however many calls it makes."""
+        if self._rest is None:
+            self._rest = self.clients.rest(self.base_url, self.api_key)
+        return self._rest
 
     def wait(self, pending: Pending[T]) -> T:
         """The result of a submitted request, waiting at most `--timeout` seconds."""
@@ -211,3 +250,18 @@ class CliContext:
 
     def effective_base_url(self) -> str | None:
         return self.base_url or os.environ.get("TINKER_BASE_URL") or None
+
+    def __enter__(self) -> Self:
+        if isinstance(self.clients, AbstractContextManager):
+            self._entered.enter_context(self.clients)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close the command's clients; the command's own exception goes on unchanged."""
+        self._rest = None
+        self._entered.__exit__(exc_type, exc, traceback)
