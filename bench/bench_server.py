@@ -18,7 +18,6 @@ Run: python bench/bench_server.py [--model tinkex/tiny-llama] [--steps 10] [--ba
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import statistics
 import subprocess
@@ -52,18 +51,22 @@ class Startup:
 
 
 def _interleaved_medians(
-    first: Callable[[], object], second: Callable[[], object], repeats: int
+    first: Callable[[], object], second: Callable[[], object], repeats: int, block: int = 5
 ) -> tuple[float, float]:
-    """Median seconds of each, run alternately after a warm-up so that load from other
-    processes on the machine weighs on both alike."""
+    """Median seconds of each, run in alternating blocks of `block` steps after a warm-up, so
+    that load from other processes weighs on both alike. Blocks rather than single steps:
+    after a step, torch's OpenMP threads keep spinning for a while, and a step of the other
+    side started right then would pay for it."""
     first()
     second()
     times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
+    for _ in range(max(1, repeats // block)):
         for fn, bucket in ((first, times[0]), (second, times[1])):
-            started = time.perf_counter()
-            fn()
-            bucket.append(time.perf_counter() - started)
+            fn()  # the block's first step pays for the other side's spinning threads
+            for _ in range(block):
+                started = time.perf_counter()
+                fn()
+                bucket.append(time.perf_counter() - started)
     return statistics.median(times[0]), statistics.median(times[1])
 
 
@@ -174,9 +177,6 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--length", type=int, default=128)
     args = parser.parse_args()
-    if "OMP_WAIT_POLICY" not in os.environ:  # the policy `tinkex serve` sets, on both sides
-        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-        os.execve(sys.executable, [sys.executable, *sys.argv], env)
     torch.manual_seed(0)
     vocab = AutoConfig.from_pretrained(resolve_model_dir(args.model)).vocab_size
     rows = np.random.default_rng(0).integers(3, vocab, size=(args.batch, args.length + 1))

@@ -53,13 +53,7 @@ def serve_command(
     api_keys: tuple[str, ...],
 ) -> None:
     """Run the local Tinker-compatible server until Ctrl-C (like python -m tinkex.local)."""
-    from tinkex.local.config import (
-        DEFAULT_ALIASES,
-        DEFAULT_MODELS,
-        ServerConfig,
-        parse_alias,
-        prefer_passive_openmp,
-    )
+    from tinkex.local.config import DEFAULT_ALIASES, DEFAULT_MODELS, ServerConfig, parse_alias
 
     try:
         config = ServerConfig(
@@ -72,7 +66,6 @@ def serve_command(
         )
     except ValueError as error:
         raise CliError(f"serve: {error}", "fix that option and start again") from error
-    prefer_passive_openmp()
     from tinkex.local.server import bind, serve, url_of
 
     try:

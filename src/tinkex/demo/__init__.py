@@ -80,9 +80,7 @@ def run_demo(
         raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
     if learning_rate <= 0:
         raise ValueError(f"learning_rate: must be > 0, got {learning_rate}")
-    from tinkex.local.config import ServerConfig, prefer_passive_openmp
-
-    prefer_passive_openmp()
+    from tinkex.local.config import ServerConfig
     from tinkex.local.server import LocalServer
 
     console = Console(quiet=quiet, highlight=False)

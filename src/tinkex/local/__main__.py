@@ -11,13 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tinkex.local.config import (
-    DEFAULT_ALIASES,
-    DEFAULT_MODELS,
-    ServerConfig,
-    parse_alias,
-    prefer_passive_openmp,
-)
+from tinkex.local.config import DEFAULT_ALIASES, DEFAULT_MODELS, ServerConfig, parse_alias
 
 __all__ = ["main", "parse_args"]
 
@@ -72,7 +66,6 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
-    prefer_passive_openmp()
     from tinkex.local.server import bind, serve, url_of  # imports torch: after parsing
 
     sock = bind(config)

@@ -8,20 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-__all__ = [
-    "DEFAULT_ALIASES",
-    "DEFAULT_MODELS",
-    "KEY_PREFIX",
-    "ServerConfig",
-    "parse_alias",
-    "prefer_passive_openmp",
-]
+__all__ = ["DEFAULT_ALIASES", "DEFAULT_MODELS", "KEY_PREFIX", "ServerConfig", "parse_alias"]
 
 DEFAULT_MODELS = ("tinkex/tiny-llama",)
 """The bundled tiny model: loads in a fraction of a second, offline."""
@@ -103,18 +95,6 @@ class ServerConfig:
     def replace(self, **changes: object) -> ServerConfig:
         """A copy with some settings changed (checked again)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
-
-
-def prefer_passive_openmp() -> None:
-    """Ask OpenMP to sleep rather than spin between torch's parallel regions, unless
-    `OMP_WAIT_POLICY` is already set. Call it before torch is imported (this module does not
-    import torch).
-
-    The server shares the machine with the training script that drives it. Spinning OpenMP
-    threads of two busy processes on 2 cores made one tiny-model step through the server take
-    2 s instead of 80 ms (`bench/bench_server.py`, measured under load).
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def parse_alias(text: str) -> tuple[str, str]:
