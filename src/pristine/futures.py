@@ -13,12 +13,13 @@ answer is handled:
 | any other 200                             | done: `PollResult`                                 |
 | 408 (queue state in body), 5xx            | re-poll at once (after `repoll_delay_s`)           |
 | 429, connection error                     | exponential backoff with jitter                    |
+| `pause_statuses` (e.g. 402, a billing hold)| pause: capped backoff, re-poll while `on_pause` ok |
 | 400 (`client_error_retry_statuses`)       | re-poll, at most `max_client_error_retries` times  |
 | 410                                       | raise `FutureExpiredError`: submit the call again  |
 | other 4xx                                 | raise the status error                             |
 
-Everything is bounded by `FuturePolicy.deadline_s` (`FutureTimeoutError`), and a cancelled
-task stops polling at its next await.
+Everything is bounded by `FuturePolicy.deadline_s` (`FutureTimeoutError`, which names the
+pausing status if the poll was paused), and a cancelled task stops polling at its next await.
 """
 
 from __future__ import annotations
@@ -103,13 +104,18 @@ class FuturePolicy:
     max_client_error_retries: int = 3
     client_error_retry_statuses: frozenset[int] = field(default_factory=lambda: frozenset({400}))
     """Statuses re-polled a few times: an upstream proxy may inject a bare 400."""
+    pause_statuses: frozenset[int] = frozenset()
+    """Statuses meaning "not now, until someone fixes something" (e.g. 402, a billing hold):
+    polling pauses and resumes instead of failing. None by default: opt in per API."""
+    pause_max_delay_s: float = 5.0
+    """Cap on the wait between polls while paused; it grows from `backoff_base_s`."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.deadline_s) and self.deadline_s > 0):
             raise ValueError(
                 f"FuturePolicy.deadline_s must be a finite number > 0, got {self.deadline_s}"
             )
-        for name in ("backoff_base_s", "backoff_max_s", "repoll_delay_s"):
+        for name in ("backoff_base_s", "backoff_max_s", "repoll_delay_s", "pause_max_delay_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"FuturePolicy.{name} must be a finite number >= 0, got {value}")
@@ -119,6 +125,11 @@ class FuturePolicy:
             raise ValueError(
                 "FuturePolicy.max_client_error_retries must be >= 0, "
                 f"got {self.max_client_error_retries}"
+            )
+        if not all(400 <= status <= 599 for status in self.pause_statuses):
+            raise ValueError(
+                "FuturePolicy.pause_statuses must hold HTTP error statuses (400-599), "
+                f"got {sorted(self.pause_statuses)}"
             )
 
 
@@ -166,12 +177,16 @@ async def poll_future(
     fetch_payload: PollOnce | None = None,
     payload_budget: BytesSemaphore | None = None,
     rng: random.Random | None = None,
+    on_pause: Callable[[APIStatusError], bool] | None = None,
 ) -> PollResult:
     """Poll until the future is done and return its answer, or raise why it never will be.
 
     `fetch_payload` is the poll to use once the server said "complete, metadata only" (the
     same request with metadata-only answers turned off); the payload's size is held on
     `payload_budget` meanwhile, which bounds how many large results download at once.
+    `on_pause` sees the error of every answer in `policy.pause_statuses` before the wait: it
+    returns False (or raises its own error) to fail instead, e.g. once a pause limit shared
+    with other calls is spent.
     """
     poller = _Poller(
         poll_once,
@@ -184,6 +199,7 @@ async def poll_future(
         fetch_payload=fetch_payload,
         payload_budget=payload_budget,
         rng=rng or random.Random(),
+        on_pause=on_pause,
     )
     return await poller.run()
 
@@ -202,8 +218,11 @@ class _Poller:
     fetch_payload: PollOnce | None
     payload_budget: BytesSemaphore | None
     rng: random.Random
+    on_pause: Callable[[APIStatusError], bool] | None
     attempt: int = 0
     backoff_exponent: int = 0
+    pause_exponent: int = 0
+    paused_since: float | None = None
     client_error_retries: int = 0
     queue_state: QueueState | None = None
     last_error: BaseException | None = None
@@ -239,6 +258,8 @@ class _Poller:
                 continue
             if response.status != 429:  # any other answer proves the server is reachable
                 self.backoff_exponent = 0
+            if response.status not in self.policy.pause_statuses:
+                self.paused_since = None
             if 200 <= response.status < 300:
                 done = await self._on_ok(response, holds)
                 if done is not None:
@@ -291,7 +312,9 @@ class _Poller:
 
     async def _on_status(self, response: RawResponse) -> None:
         status = response.status
-        if status == 408 or status >= 500:
+        if status in self.policy.pause_statuses:
+            await self._pause(response)
+        elif status == 408 or status >= 500:
             if status == 408:
                 self.client_error_retries = 0
                 body = _json_or_none(response)
@@ -320,12 +343,28 @@ class _Poller:
         else:
             raise self._status_error(response, f"gave up after {self.attempt} poll(s)")
 
+    async def _pause(self, response: RawResponse) -> None:
+        """Wait (longer each time, capped) and re-poll, unless `on_pause` ends the pause."""
+        now = self.clock.monotonic()
+        if self.paused_since is None:
+            self.paused_since, self.pause_exponent = now, 0
+            self._emit("future_paused", request_id=self.request_id, status=response.status)
+        error = self._status_error(response, "paused, re-polling until the deadline")
+        if self.on_pause is not None and not self.on_pause(error):
+            raise self._status_error(response, "the caller ended the pause")
+        self.last_error = error
+        policy = self.policy
+        delay = min(policy.backoff_base_s * 2.0**self.pause_exponent, policy.pause_max_delay_s)
+        self.pause_exponent = min(self.pause_exponent + 1, 62)
+        await self._sleep(self._jittered(delay))
+
     def _status_error(self, response: RawResponse, action: str) -> APIStatusError:
+        body = _body_for_error(response)
         return status_error_class(response.status)(
-            f"polling future {self.request_id}: HTTP {response.status}, {action}",
+            f"polling future {self.request_id}: HTTP {response.status} ({_detail(body)}), {action}",
             status_code=response.status,
             headers=response.headers,
-            body=_body_for_error(response),
+            body=body,
             request_id=response.headers.get("x-request-id"),
         )
 
@@ -367,7 +406,10 @@ class _Poller:
         policy = self.policy
         delay = min(policy.backoff_base_s * 2.0**self.backoff_exponent, policy.backoff_max_s)
         self.backoff_exponent = min(self.backoff_exponent + 1, 62)
-        return delay * (1.0 - policy.jitter * self.rng.random())
+        return self._jittered(delay)
+
+    def _jittered(self, delay: float) -> float:
+        return delay * (1.0 - self.policy.jitter * self.rng.random())
 
     async def _sleep(self, seconds: float) -> None:
         # Never sleep past the deadline: the next deadline check then fails at once.
@@ -386,10 +428,15 @@ class _Poller:
             else "no queue state reported"
         )
         last = f"; last error: {self.last_error}" if self.last_error else ""
+        hint = "raise FuturePolicy.deadline_s or retrieve it later"
+        if self.paused_since is not None and isinstance(self.last_error, APIStatusError):
+            paused_s = self.clock.monotonic() - self.paused_since
+            where = f"paused by HTTP {self.last_error.status_code} for {paused_s:.1f}s"
+            hint = "resolve what the server asked for (see last error), then retrieve it later"
         raise FutureTimeoutError(
             f"future {self.request_id} not done after {elapsed:.1f}s "
             f"(deadline {self.policy.deadline_s:g}s, {self.attempt} poll(s), {where}{last}); "
-            "raise FuturePolicy.deadline_s or retrieve it later",
+            f"{hint}",
             request_id=self.request_id,
             elapsed_s=elapsed,
             queue_state=self.queue_state,
@@ -432,3 +479,11 @@ def _json_or_none(response: RawResponse) -> Any:
 def _body_for_error(response: RawResponse) -> object:
     body = _json_or_none(response)
     return body if body is not None else response.content[:500].decode("utf-8", "replace")
+
+
+def _detail(body: object) -> str:
+    """The server's explanation in an error body, short enough for a message."""
+    if isinstance(body, dict):
+        body = next((body[key] for key in ("detail", "message", "error") if key in body), body)
+    text = str(body) or "no detail"
+    return text if len(text) <= 200 else text[:200] + "..."
