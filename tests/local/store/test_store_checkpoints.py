@@ -130,6 +130,28 @@ def test_existing_names_conflict_unless_overwrite(
     assert len(store.checkpoints.list_for_run("s1:train:0")) == 1
 
 
+@pytest.mark.parametrize(
+    ("kind", "overwrite_hint"),
+    [("training", True), ("sampler", False), ("external", False)],
+)
+def test_a_taken_name_names_fixes_the_caller_can_apply(
+    make_run: MakeRun, write_checkpoint: WriteCheckpoint, kind: str, overwrite_hint: bool
+) -> None:
+    """Only `save_state` has an `overwrite` parameter (official 0.38 and ours); every kind
+    can take another name or delete the old checkpoint first."""
+    make_run()
+    path = write_checkpoint("s1:train:0", "x", kind=kind)
+    with pytest.raises(ConflictError) as taken:
+        write_checkpoint("s1:train:0", "x", kind=kind)
+    message = str(taken.value)
+    assert path in message
+    assert "another name" in message
+    assert f"tinkex checkpoint delete {path}" in message
+    assert "delete_checkpoint_from_tinker_path" in message
+    assert ("save_state(..., overwrite=True)" in message) is overwrite_hint
+    assert ("pass overwrite=True" in message) is False
+
+
 def test_a_name_taken_while_the_writer_was_filling_is_a_conflict(
     store: Store, make_run: MakeRun, write_checkpoint: WriteCheckpoint
 ) -> None:

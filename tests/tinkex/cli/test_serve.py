@@ -38,7 +38,11 @@ def test_serve_runs_the_local_backend_until_ctrl_c(tmp_path: Path) -> None:
         listed = Cli(match.group(1), key, OfficialClients()).json("model", "list")
         refused = Cli(match.group(1), "tml-wrong-key", OfficialClients())("model", "list")
 
-        assert [model["model_name"] for model in listed["models"]] == [TINY]
+        # The default alias is listed too, so cookbook code checking the list finds it.
+        assert [model["model_name"] for model in listed["models"]] == [
+            TINY,
+            "Qwen/Qwen3-4B-Instruct-2507",
+        ]
         assert refused.exit_code == 1
         assert "check the API key" in refused.stderr
     finally:

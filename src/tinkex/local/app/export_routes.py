@@ -28,7 +28,7 @@ from tinkex.local.app.access import owned_run, readable_checkpoint
 from tinkex.local.app.auth import SIGNED_PREFIX
 from tinkex.local.app.http import ApiError, guarded, json_response, parse_body
 from tinkex.local.app.runtime import Runtime, owner_of_request, runtime_of
-from tinkex.local.app.work import future_response, user_errors
+from tinkex.local.app.work import future_response, submit_training
 from tinkex.local.engine.errors import UserInputError
 from tinkex.local.futures import Result
 from tinkex.local.store import CheckpointRecord, NotFoundError, TinkerPath, training_run_id
@@ -50,7 +50,6 @@ _IDEMPOTENCY_HEADER = "x-idempotency-key"
 async def save_weights_external(request: Request) -> Response:
     runtime = runtime_of(request)
     body = await parse_body(request, SaveWeightsExternalRequest, runtime.config.max_body_bytes)
-    owned_run(runtime.store, owner_of_request(request), body.model_id)
 
     def work() -> Result:
         # Refused in the future, not the request, so the seq_id is consumed in order.
@@ -72,9 +71,7 @@ async def save_weights_external(request: Request) -> Response:
             }
         )
 
-    request_id = runtime.queue.submit_training(
-        body.model_id, "save_weights_external", user_errors(work), seq_id=body.seq_id
-    )
+    request_id = submit_training(request, body.model_id, "save_weights_external", body.seq_id, work)
     return future_response(request_id, model_id=body.model_id)
 
 

@@ -43,11 +43,13 @@ async def dynamic_config(request: Request) -> Response:
 
 
 async def capabilities(request: Request) -> Response:
-    models = runtime_of(request).workbench.models
+    """Aliases are listed like models (`SupportedModel` has no field to tell them apart), so
+    code that looks a base model up in this list finds the names `create_model` accepts."""
+    names = runtime_of(request).workbench.names
     return json_response(
         GetServerCapabilitiesResponse(
             supported_models=[
-                SupportedModel(model_name=name, trainable=True, sampleable=True) for name in models
+                SupportedModel(model_name=name, trainable=True, sampleable=True) for name in names
             ]
         )
     )

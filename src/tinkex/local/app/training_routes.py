@@ -7,8 +7,6 @@ lane's seq 0. Answers are futures; failures are failed futures (category `user` 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -34,7 +32,7 @@ from tinkex.local.app.http import (
 from tinkex.local.app.provenance import recorded_inputs
 from tinkex.local.app.results import proto_result
 from tinkex.local.app.runtime import owner_of_request, runtime_of
-from tinkex.local.app.work import future_response, user_errors
+from tinkex.local.app.work import future_response, submit_training
 from tinkex.local.engine.custom_graph import run_compiled_loss
 from tinkex.local.engine.errors import UserInputError
 from tinkex.local.engine.optimizers import check_optimizer_kind
@@ -56,22 +54,6 @@ from tinkex.types import (
 )
 
 __all__ = ["routes"]
-
-
-def _submit(
-    request: Request,
-    model_id: str,
-    kind: str,
-    seq_id: int | None,
-    work: Callable[[], Result],
-    *,
-    new_model: bool = False,
-) -> str:
-    """Queue `work` on the model's lane; an unknown model is a 404, not an endless wait."""
-    runtime = runtime_of(request)
-    if not new_model:
-        owned_run(runtime.store, owner_of_request(request), model_id)
-    return runtime.queue.submit_training(model_id, kind, user_errors(work), seq_id=seq_id)
 
 
 async def create_model(request: Request) -> Response:
@@ -104,7 +86,9 @@ async def create_model(request: Request) -> Response:
         )
         return Result({"model_id": model_id, "type": "create_model"})
 
-    request_id = _submit(request, model_id, "create_model", FIRST_SEQ_ID, work, new_model=True)
+    request_id = submit_training(
+        request, model_id, "create_model", FIRST_SEQ_ID, work, new_model=True
+    )
     return future_response(request_id, model_id=model_id)
 
 
@@ -178,7 +162,9 @@ def _forward(
         return proto_result(forward_backward_output(output))
 
     kind = "forward_backward" if backward else "forward"
-    return future_response(_submit(request, model_id, kind, seq_id, work), model_id=model_id)
+    return future_response(
+        submit_training(request, model_id, kind, seq_id, work), model_id=model_id
+    )
 
 
 async def optim_step(request: Request) -> Response:
@@ -192,7 +178,7 @@ async def optim_step(request: Request) -> Response:
         metrics = runtime.workbench.trainer(body.model_id).optim_step(step)
         return Result({"metrics": metrics, "type": "optim_step"})
 
-    request_id = _submit(request, body.model_id, "optim_step", body.seq_id, work)
+    request_id = submit_training(request, body.model_id, "optim_step", body.seq_id, work)
     return future_response(request_id, model_id=body.model_id)
 
 
@@ -215,7 +201,7 @@ async def save_weights(request: Request) -> Response:
         assert draft.record is not None
         return Result({"path": draft.record.tinker_path, "type": "save_weights"})
 
-    request_id = _submit(request, body.model_id, "save_weights", body.seq_id, work)
+    request_id = submit_training(request, body.model_id, "save_weights", body.seq_id, work)
     return future_response(request_id, model_id=body.model_id)
 
 
@@ -262,7 +248,9 @@ async def save_weights_for_sampler(request: Request) -> Response:
         assert body.sampling_session_seq_id is not None
         return ephemeral(body.sampling_session_seq_id)
 
-    request_id = _submit(request, body.model_id, "save_weights_for_sampler", body.seq_id, work)
+    request_id = submit_training(
+        request, body.model_id, "save_weights_for_sampler", body.seq_id, work
+    )
     return future_response(request_id, model_id=body.model_id)
 
 
@@ -298,7 +286,7 @@ def _load_into(request: Request, body: LoadWeightsRequest, model_id: str) -> Res
         )
         return Result({"path": body.path, "model_id": model_id, "type": "load_weights"})
 
-    request_id = _submit(request, model_id, "load_weights", body.seq_id, work)
+    request_id = submit_training(request, model_id, "load_weights", body.seq_id, work)
     return future_response(request_id, model_id=model_id)
 
 
@@ -332,7 +320,9 @@ def _load_new(
         )
         return Result({"path": body.path, "model_id": model_id, "type": "load_weights"})
 
-    request_id = _submit(request, model_id, "load_weights", FIRST_SEQ_ID, work, new_model=True)
+    request_id = submit_training(
+        request, model_id, "load_weights", FIRST_SEQ_ID, work, new_model=True
+    )
     return future_response(request_id, model_id=model_id)
 
 

@@ -51,13 +51,20 @@ class Workbench:
         self._hosts: dict[str, AdapterHost] = {}
         self._trainers: dict[str, TrainingSession] = {}
         self._samplers: dict[str, SamplerHandle] = {}
+        # Models created or loaded since this server started; it stays set while a
+        # `load_trainer` swaps the adapter, when the model is briefly without a trainer.
+        self._live: set[str] = set()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every base model name clients may send: the served models, then the aliases."""
+        return tuple(dict.fromkeys([*self.models, *self._aliases]))
 
     def check_model(self, base_model: str) -> str:
         """Refuse models this server was not started with (user error naming the fix)."""
-        if base_model not in self.models and base_model not in self._aliases:
+        if base_model not in self.names:
             raise UserInputError(
-                f"base_model: {base_model!r} is not served here; use one of "
-                f"{[*self.models, *self._aliases]} "
+                f"base_model: {base_model!r} is not served here; use one of {list(self.names)} "
                 "or restart the server with --model (or --model-alias NAME=PATH)"
             )
         return base_model
@@ -88,6 +95,12 @@ class Workbench:
         """A fresh LoRA adapter with an empty optimizer for `model_id`."""
         host = self.host(base_model)
         self._trainers[model_id] = TrainingSession.create(host, model_id, spec, optimizer)
+        self._live.add(model_id)
+
+    def is_live(self, model_id: str) -> bool:
+        """Whether `model_id` was created or loaded by this server process. A run recorded
+        before a restart is not: its weights and its request order lived in memory."""
+        return model_id in self._live
 
     def trainer(self, model_id: str) -> TrainingSession:
         try:
@@ -127,6 +140,7 @@ class Workbench:
             host, model_id, directory, with_optimizer=with_optimizer, optimizer=optimizer
         )
         self._trainers[model_id] = session
+        self._live.add(model_id)
         return session.optimizer_kind
 
     def save_trainer(self, model_id: str, directory: Path, *, optimizer: bool) -> None:

@@ -96,7 +96,7 @@ class CheckpointRepository:
         _check_metadata(user_metadata)
         self._require_run(model_id)
         if not overwrite and self._row(path) is not None:
-            raise ConflictError("path", f"{path} already exists; pass overwrite=True to replace it")
+            raise _name_taken(path)
         self._staging_root.mkdir(parents=True, exist_ok=True)
         draft = CheckpointDraft(Path(tempfile.mkdtemp(prefix="ckpt-", dir=self._staging_root)))
         try:
@@ -252,7 +252,7 @@ class CheckpointRepository:
         with self._files_lock:
             with self._db.transaction() as conn:
                 if not overwrite and self._row(path, conn) is not None:
-                    raise ConflictError("path", f"{path} already exists; pass overwrite=True")
+                    raise _name_taken(path)
                 self._begin_file_op(conn, directory)
             trash = None
             if final.exists():
@@ -385,3 +385,15 @@ def _check_metadata(user_metadata: Mapping[str, str] | None) -> None:
         return
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in user_metadata.items()):
         raise UserInputError("user_metadata", "must map strings to strings")
+
+
+def _name_taken(path: TinkerPath) -> ConflictError:
+    """The fixes a client can apply: only `save_state` can replace a checkpoint in place."""
+    replace = (
+        "pass save_state(..., overwrite=True) to replace it, " if path.kind == "training" else ""
+    )
+    return ConflictError(
+        "path",
+        f"{path} already exists; save under another name, {replace}or delete it first "
+        f"(`tinkex checkpoint delete {path}` or RestClient.delete_checkpoint_from_tinker_path)",
+    )
