@@ -353,10 +353,9 @@ class _Poller:
         if self.on_pause is not None and not self.on_pause(error):
             raise self._status_error(response, "the caller ended the pause")
         self.last_error = error
-        policy = self.policy
-        delay = min(policy.backoff_base_s * 2.0**self.pause_exponent, policy.pause_max_delay_s)
+        delay = self._jittered(self._grown(self.pause_exponent, self.policy.pause_max_delay_s))
         self.pause_exponent = min(self.pause_exponent + 1, 62)
-        await self._sleep(self._jittered(delay))
+        await self._sleep(delay)
 
     def _status_error(self, response: RawResponse, action: str) -> APIStatusError:
         body = _body_for_error(response)
@@ -403,10 +402,13 @@ class _Poller:
                 )
 
     def _backoff(self) -> float:
-        policy = self.policy
-        delay = min(policy.backoff_base_s * 2.0**self.backoff_exponent, policy.backoff_max_s)
+        delay = self._grown(self.backoff_exponent, self.policy.backoff_max_s)
         self.backoff_exponent = min(self.backoff_exponent + 1, 62)
         return self._jittered(delay)
+
+    def _grown(self, exponent: int, cap: float) -> float:
+        """`backoff_base_s` doubled `exponent` times, at most `cap`."""
+        return min(self.policy.backoff_base_s * 2.0**exponent, cap)
 
     def _jittered(self, delay: float) -> float:
         return delay * (1.0 - self.policy.jitter * self.rng.random())
