@@ -47,7 +47,7 @@ from pristine.errors import (
 )
 from pristine.ports.clock import Clock
 from pristine.ports.transport import RawResponse
-from pristine.telemetry import TelemetryEvent, TelemetrySink
+from pristine.telemetry import NullSink, TelemetryEvent, TelemetrySink
 
 __all__ = [
     "FutureExpiredError",
@@ -459,7 +459,7 @@ class _Poller:
         )
 
     def _emit(self, name: str, duration_s: float | None = None, **attributes: Any) -> None:
-        if self.telemetry is not None:
+        if self.telemetry is not None and not isinstance(self.telemetry, NullSink):
             self.telemetry.emit(
                 TelemetryEvent(name, self.endpoint_id, duration_s, attributes=attributes)
             )

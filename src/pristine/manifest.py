@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -140,9 +141,9 @@ class Endpoint(_Model):
             raise ValueError(f"path params must use {{param}} syntax, got {found!r}")
         return path
 
-    @property
+    @cached_property
     def path_params(self) -> tuple[str, ...]:
-        """Names of the `{param}` placeholders, in order."""
+        """Names of the `{param}` placeholders, in order (parsed once: read on every call)."""
         return tuple(_PARAM.findall(self.path))
 
 
@@ -161,11 +162,16 @@ class Manifest(_Model):
 
     def endpoint(self, endpoint_id: str) -> Endpoint:
         """The endpoint with this id; the error lists the ids that do exist."""
-        for endpoint in self.endpoints:
-            if endpoint.id == endpoint_id:
-                return endpoint
+        endpoint = self._by_id.get(endpoint_id)
+        if endpoint is not None:
+            return endpoint
         known = ", ".join(e.id for e in self.endpoints)
         raise KeyError(f"unknown endpoint id {endpoint_id!r}; this manifest has: {known}")
+
+    @cached_property
+    def _by_id(self) -> dict[str, Endpoint]:
+        """Endpoints by id, built once: every call looks its endpoint up."""
+        return {endpoint.id: endpoint for endpoint in self.endpoints}
 
     def retry_policy(self, endpoint: Endpoint) -> RetryPolicy:
         """The endpoint's policy, else the default; an undeclared default is RetryPolicy()."""

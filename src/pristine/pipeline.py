@@ -37,7 +37,7 @@ from pristine.pools import Pool, Pools
 from pristine.ports.transport import RawRequest, RawResponse
 from pristine.request_builder import CallArgs, PreparedCall, prepare_call
 from pristine.streaming import SSEEvent, aiter_sse
-from pristine.telemetry import TelemetryEvent
+from pristine.telemetry import NullSink, TelemetryEvent
 
 __all__ = ["Pipeline"]
 
@@ -277,6 +277,8 @@ class Pipeline:
             response = await self._attempt(call, timeout_s)
         except APIConnectionError as error:
             return classify_error(error, policy)
+        if response.status < 400:
+            return response  # no error to describe: skip masking the request's URL
         failure = classify(
             response,
             policy,
@@ -352,6 +354,8 @@ class Pipeline:
     def _emit(
         self, name: str, call: PreparedCall, duration_s: float | None = None, **attributes: Any
     ) -> None:
+        if isinstance(self.context.telemetry, NullSink):
+            return  # masking the attributes costs CPU on every call; nobody would see them
         secrets = self._secrets()
         attributes = {
             "method": call.method,

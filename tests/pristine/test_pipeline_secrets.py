@@ -10,7 +10,7 @@ from pytest_httpserver import HTTPServer
 
 from pristine.adapters.auth import ApiKeyHeader, BearerToken
 from pristine.errors import APIError, AuthenticationError, InternalServerError
-from pristine.telemetry import ListSink
+from pristine.telemetry import ListSink, NullSink
 from pristine.testing import endpoint_dict, manifest_dict
 
 pytestmark = pytest.mark.anyio
@@ -75,3 +75,23 @@ async def test_refreshed_bearer_tokens_are_masked_in_connection_errors(
     # request_start goes out before the first token is fetched; everything after is masked
     sink.events.pop(0)
     assert "fresh-token-abcdef" not in everything_visible(caught.value, sink)
+
+
+async def test_a_successful_call_without_telemetry_masks_nothing(
+    httpserver: HTTPServer, make_pipeline: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Masking runs regular expressions over URLs and attributes: worth it for what a user
+    can see (errors, events), wasted CPU on every call when nobody will (null sink)."""
+    calls: list[str] = []
+
+    def counting(text: str, secrets: Any = ()) -> str:
+        calls.append(text)
+        return text
+
+    for module in ("pristine.pipeline", "pristine.request_builder", "pristine.adapters.classify"):
+        monkeypatch.setattr(f"{module}.redact", counting, raising=False)
+    httpserver.expect_request("/me").respond_with_json({"ok": True})
+    manifest = manifest_dict(endpoint_dict("me", "/me"))
+    async with make_pipeline(manifest, telemetry=NullSink()) as pipeline:
+        assert await pipeline.call("me") == {"ok": True}
+    assert calls == []

@@ -152,8 +152,6 @@ class FutureJournalPort(Protocol):
         self, request_id: str, *, model_id: str | None, kind: str, created_at: float
     ) -> None: ...
 
-    def record_running(self, request_id: str) -> None: ...
-
     def record_complete(
         self, request_id: str, *, finished_at: float, content_type: str, result: bytes
     ) -> None: ...
@@ -228,10 +226,9 @@ class FutureRegistry:
         return request_id
 
     def mark_running(self, request_id: str) -> None:
-        entry = self._live(request_id)
-        entry.state = FutureState.RUNNING
-        if self._journal is not None:
-            self._journal.record_running(request_id)
+        """In memory only: a restart fails pending and running requests alike, so the
+        journal need not know (one write fewer on the way to the worker)."""
+        self._live(request_id).state = FutureState.RUNNING
 
     def complete(self, request_id: str, result: Result) -> None:
         entry = self._unfinished(request_id)

@@ -23,6 +23,7 @@ queue runs on asyncio, as uvicorn does). One model's work is serialised; up to
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ SHUTDOWN_MESSAGE = "the server shut down before this request ran; submit it agai
 
 Work = Callable[[], Result]
 K = TypeVar("K", bound=Hashable)
+_Ran = tuple["_Request", Result | Failure]
 
 
 class QueueState(StrEnum):
@@ -128,6 +130,7 @@ class RequestQueue:
         self._slot_counts = {"training": max_parallel_models, "sampling": max_concurrent_samples}
         self._slots: dict[str, anyio.Semaphore] = {}
         self._threads: anyio.CapacityLimiter | None = None
+        self._trainers: concurrent.futures.ThreadPoolExecutor | None = None
         self._lanes: dict[str, _Lane] = {}
         self._sampling_accepted: OrderedDict[Hashable, str] = OrderedDict()
         # Accepted and not yet running: request id -> pool name.
@@ -138,7 +141,10 @@ class RequestQueue:
 
     async def __aenter__(self) -> RequestQueue:
         self._slots = {pool: anyio.Semaphore(n) for pool, n in self._slot_counts.items()}
-        self._threads = anyio.CapacityLimiter(sum(self._slot_counts.values()))
+        self._threads = anyio.CapacityLimiter(self._slot_counts["sampling"])
+        self._trainers = concurrent.futures.ThreadPoolExecutor(
+            self._slot_counts["training"], thread_name_prefix="tinkex-train"
+        )
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         return self
@@ -156,6 +162,8 @@ class RequestQueue:
             await self._task_group.__aexit__(exc_type, exc, tb)
         finally:
             self._task_group = None
+            if self._trainers is not None:
+                self._trainers.shutdown(wait=False)  # idle: every run was awaited, shielded
             for request_id in sorted(self._unfinished):
                 self._registry.fail(request_id, Failure(SHUTDOWN_MESSAGE, ErrorCategory.SERVER))
             self._unfinished.clear()
@@ -244,31 +252,52 @@ class RequestQueue:
                 self._group().start_soon(self._watch_gap, lane)
 
     def _start_lane(self, lane: _Lane) -> None:
+        """Drain an idle lane; when the training slot is free its first request is handed
+        to the worker thread right here, before the route answers: starting it from the
+        task let the answer, and the optim_step request right behind it, go first (~0.7 ms
+        a step on 2 cores)."""
         if lane.ready and not lane.running:
             lane.running = True
-            self._group().start_soon(self._drain, lane)
+            slot = self._slots["training"]
+            running = None
+            if slot.value > 0 and not slot.statistics().tasks_waiting:
+                slot.acquire_nowait()
+                running = self._launch(lane)
+            self._group().start_soon(self._drain, lane, running)
 
-    async def _drain(self, lane: _Lane) -> None:
+    async def _drain(self, lane: _Lane, running: concurrent.futures.Future[_Ran] | None) -> None:
         """Run the lane's ready requests in order, back to back in one worker thread.
 
         Going back to the event loop between a forward_backward and the optim_step queued
         behind it cost about 1.5 ms a step (two thread hops on 2 cores), so the worker goes
         straight on and tells the loop of each start and finish without waiting for it. It
-        gives the slot up when another model waits for it.
+        gives the slot up when another model waits for it. `running`: the first run, already
+        launched with the slot held.
         """
         slot = self._slots["training"]
-        notify = asyncio.get_running_loop().call_soon_threadsafe
         try:
-            while lane.ready and not self._closing:
-                async with slot:
-                    first = lane.ready.popleft()
-                    self._start(first)
-                    last, outcome = await anyio.to_thread.run_sync(
-                        self._run_ready, first, lane, slot, notify, limiter=self._threads
-                    )
+            while running is not None or (lane.ready and not self._closing):
+                if running is None:
+                    await slot.acquire()
+                    running = self._launch(lane)
+                try:
+                    # A thread cannot be interrupted: even on shutdown, wait for it to finish.
+                    with anyio.CancelScope(shield=True):
+                        last, outcome = await asyncio.wrap_future(running)
+                finally:
+                    slot.release()
+                running = None
                 self._finish(last, outcome)  # once the slot is free, as the queue state says
         finally:
             lane.running = False
+
+    def _launch(self, lane: _Lane) -> concurrent.futures.Future[_Ran]:
+        """Start the lane's next request (the training slot is held) in a trainer thread."""
+        assert self._trainers is not None
+        first = lane.ready.popleft()
+        self._start(first)
+        notify = asyncio.get_running_loop().call_soon_threadsafe
+        return self._trainers.submit(self._run_ready, first, lane, self._slots["training"], notify)
 
     def _run_ready(
         self,
@@ -276,7 +305,7 @@ class RequestQueue:
         lane: _Lane,
         slot: anyio.Semaphore,
         notify: Callable[..., object],
-    ) -> tuple[_Request, Result | Failure]:
+    ) -> _Ran:
         """Worker thread: `request` (started), then the lane's next ready ones until none is
         left or a model waits; returns the last one run, which the event loop finishes."""
         while True:

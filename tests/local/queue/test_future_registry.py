@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -12,6 +13,7 @@ from tinkex.local.futures import (
     ErrorCategory,
     Failure,
     FutureExpired,
+    FutureJournalPort,
     FutureNotFound,
     FutureRegistry,
     FutureState,
@@ -241,6 +243,26 @@ class TestJournal:
             with pytest.raises(FutureNotFound):
                 await fresh.wait("never", 0)
 
+    async def test_a_request_costs_two_journal_writes_and_a_running_one_is_interrupted(
+        self, tmp_path: Path
+    ) -> None:
+        """Starting a request is not journaled (a restart fails pending and running alike),
+        so each request writes the journal twice: when accepted and when finished."""
+        clock = FakeClock()
+        with Store.open(tmp_path, clock=clock) as store:
+            journal = _CountingJournal(store.futures)
+            registry = FutureRegistry(clock=clock, journal=journal)
+            done = registry.submit(kind="optim_step", model_id="m")
+            registry.mark_running(done)
+            registry.complete(done, Result({"metrics": {}}))
+            assert journal.writes == ["record_submitted", "record_complete"]
+            running = registry.submit(kind="forward", model_id="m")
+            registry.mark_running(running)
+        with Store.open(tmp_path, clock=clock) as store:
+            crashed = await FutureRegistry(clock=clock, journal=store.futures).wait(running, 0)
+            assert isinstance(crashed, Failure)
+            assert crashed.category is ErrorCategory.SERVER
+
     async def test_pruning_forgets_journal_rows(self, tmp_path: Path) -> None:
         clock = FakeClock()
         with Store.open(tmp_path, clock=clock) as store:
@@ -281,3 +303,16 @@ async def test_an_unpolled_group_keeps_only_the_newest_completions(fake_clock: F
     completions, cursor = await registry.wait_completions("g", prev_cursor=0, timeout_s=0)
     assert [c.request_id for c in completions] == ids[1:]
     assert cursor == 3
+
+
+class _CountingJournal:
+    """The store's journal, noting each write method called."""
+
+    def __init__(self, journal: FutureJournalPort) -> None:
+        self._journal = journal
+        self.writes: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("record_"):
+            self.writes.append(name)
+        return getattr(self._journal, name)

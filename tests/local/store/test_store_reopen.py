@@ -33,7 +33,6 @@ def test_reopening_keeps_runs_checkpoints_and_finished_futures(
     )
     store.futures.record_submitted("queued", model_id="s1:train:0", kind="forward", created_at=1)
     store.futures.record_submitted("busy", model_id=None, kind="sample", created_at=1)
-    store.futures.record_running("busy")
     before = store.checkpoints.get(path)
     store.close()
 

@@ -75,6 +75,13 @@ def test_run_round_trips_its_configuration(store: Store, make_run: MakeRun) -> N
     assert store.runs.get(run.model_id) == run
 
 
+def test_owner_of_a_run_is_one_lookup(store: Store, make_run: MakeRun) -> None:
+    run = make_run()
+    assert store.runs.owner_of(run.model_id) == "alice"
+    with pytest.raises(NotFoundError):
+        store.runs.owner_of("missing:train:0")
+
+
 def test_full_models_are_not_lora(store: Store) -> None:
     store.sessions.create("s", sdk_version="x", owner="o")
     run = store.runs.create(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tinkex.local.store import CheckpointRecord, NotFoundError, RunRecord, Store
 
-__all__ = ["owned_run", "readable_checkpoint", "readable_checkpoint_dir"]
+__all__ = ["check_owner", "owned_run", "readable_checkpoint", "readable_checkpoint_dir"]
 
 
 def owned_run(store: Store, owner: str, model_id: str) -> RunRecord:
@@ -19,6 +19,12 @@ def owned_run(store: Store, owner: str, model_id: str) -> RunRecord:
     if run.owner != owner:
         raise NotFoundError("training run", model_id)
     return run
+
+
+def check_owner(store: Store, owner: str, model_id: str) -> None:
+    """`owned_run` without building the record, for the hot path of training requests."""
+    if store.runs.owner_of(model_id) != owner:
+        raise NotFoundError("training run", model_id)
 
 
 def readable_checkpoint(store: Store, owner: str, tinker_path: str) -> CheckpointRecord:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tinkex.local.app.access import owned_run
+from tinkex.local.app.access import check_owner
 from tinkex.local.app.http import ApiError, json_response
 from tinkex.local.app.runtime import owner_of_request, runtime_of
 from tinkex.local.futures import ErrorCategory, RequestFailed, Result
@@ -51,7 +51,7 @@ def submit_training(
     model is a 404 and a model lost in a restart a 410, never an endless wait."""
     runtime = runtime_of(request)
     if not new_model:
-        owned_run(runtime.store, owner_of_request(request), model_id)
+        check_owner(runtime.store, owner_of_request(request), model_id)
         if not runtime.workbench.is_live(model_id):
             raise ApiError(
                 410,

@@ -42,10 +42,6 @@ class FutureJournal:
                 (request_id, model_id, kind, created_at),
             )
 
-    def record_running(self, request_id: str) -> None:
-        with self._db.transaction() as conn:
-            conn.execute("UPDATE futures SET state = 'running' WHERE request_id = ?", (request_id,))
-
     def record_complete(
         self, request_id: str, *, finished_at: float, content_type: str, result: bytes
     ) -> None:

@@ -85,6 +85,19 @@ class RunRepository:
             raise NotFoundError("training run", model_id)
         return self._run(row)
 
+    def owner_of(self, model_id: str) -> str:
+        """The key that created the run: the ownership check of every training request,
+        without `get`'s checkpoint lookups."""
+        row = (
+            self._db.connection()
+            .execute("SELECT owner FROM training_runs WHERE model_id = ?", (model_id,))
+            .fetchone()
+        )
+        if row is None:
+            raise NotFoundError("training run", model_id)
+        owner: str = row[0]
+        return owner
+
     def list_page(
         self, *, owner: str | None = None, limit: int = 20, offset: int = 0
     ) -> Page[RunRecord]:
