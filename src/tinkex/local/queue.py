@@ -15,7 +15,9 @@ lost, so the queue:
   the default outlasts the client's own five-minute retry window.
 
 Work is a plain callable run in a worker thread, so the event loop stays responsive (the
-queue runs on asyncio, as uvicorn does). One model's work is serialised; up to
+queue runs on asyncio, as uvicorn does): training in the queue's own threads, started at
+submission when the slot is free; sampling in AnyIO worker threads, so that a streamed sample
+can hand tokens to the loop with `anyio.from_thread`. One model's work is serialised; up to
 `max_parallel_models` models train at once. Sampling runs in its own pool of
 `max_concurrent_samples` and never waits behind training.
 """
@@ -55,6 +57,7 @@ SHUTDOWN_MESSAGE = "the server shut down before this request ran; submit it agai
 
 Work = Callable[[], Result]
 K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
 _Ran = tuple["_Request", Result | Failure]
 
 
@@ -129,8 +132,8 @@ class RequestQueue:
         self._remembered_ids = remembered_ids
         self._slot_counts = {"training": max_parallel_models, "sampling": max_concurrent_samples}
         self._slots: dict[str, anyio.Semaphore] = {}
-        self._threads: anyio.CapacityLimiter | None = None
         self._trainers: concurrent.futures.ThreadPoolExecutor | None = None
+        self._samplers: anyio.CapacityLimiter | None = None
         self._lanes: dict[str, _Lane] = {}
         self._sampling_accepted: OrderedDict[Hashable, str] = OrderedDict()
         # Accepted and not yet running: request id -> pool name.
@@ -141,10 +144,10 @@ class RequestQueue:
 
     async def __aenter__(self) -> RequestQueue:
         self._slots = {pool: anyio.Semaphore(n) for pool, n in self._slot_counts.items()}
-        self._threads = anyio.CapacityLimiter(self._slot_counts["sampling"])
         self._trainers = concurrent.futures.ThreadPoolExecutor(
-            self._slot_counts["training"], thread_name_prefix="tinkex-train"
+            self._slot_counts["training"], thread_name_prefix="tinkex-training"
         )
+        self._samplers = anyio.CapacityLimiter(self._slot_counts["sampling"])
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         return self
@@ -258,11 +261,7 @@ class RequestQueue:
         a step on 2 cores)."""
         if lane.ready and not lane.running:
             lane.running = True
-            slot = self._slots["training"]
-            running = None
-            if slot.value > 0 and not slot.statistics().tasks_waiting:
-                slot.acquire_nowait()
-                running = self._launch(lane)
+            running = self._launch_lane(lane) if self._take_free_slot("training") else None
             self._group().start_soon(self._drain, lane, running)
 
     async def _drain(self, lane: _Lane, running: concurrent.futures.Future[_Ran] | None) -> None:
@@ -279,11 +278,9 @@ class RequestQueue:
             while running is not None or (lane.ready and not self._closing):
                 if running is None:
                     await slot.acquire()
-                    running = self._launch(lane)
+                    running = self._launch_lane(lane)
                 try:
-                    # A thread cannot be interrupted: even on shutdown, wait for it to finish.
-                    with anyio.CancelScope(shield=True):
-                        last, outcome = await asyncio.wrap_future(running)
+                    last, outcome = await _joined(running)
                 finally:
                     slot.release()
                 running = None
@@ -291,8 +288,17 @@ class RequestQueue:
         finally:
             lane.running = False
 
-    def _launch(self, lane: _Lane) -> concurrent.futures.Future[_Ran]:
-        """Start the lane's next request (the training slot is held) in a trainer thread."""
+    def _take_free_slot(self, pool: str) -> bool:
+        """Hold a slot of `pool` if one is free and nobody queues for it."""
+        slot = self._slots[pool]
+        if slot.value == 0 or slot.statistics().tasks_waiting:
+            return False
+        slot.acquire_nowait()
+        return True
+
+    def _launch_lane(self, lane: _Lane) -> concurrent.futures.Future[_Ran]:
+        """Start the lane's next request, and those ready behind it, in a training thread
+        (the training slot is held)."""
         assert self._trainers is not None
         first = lane.ready.popleft()
         self._start(first)
@@ -341,9 +347,11 @@ class RequestQueue:
         lane.blocked_since = None
 
     async def _execute(self, request: _Request) -> None:
+        """Run a sample in an AnyIO worker thread (its work reaches the event loop through
+        `anyio.from_thread` to stream tokens)."""
         async with self._slots[request.pool]:
             self._start(request)
-            outcome = await anyio.to_thread.run_sync(_outcome, request.work, limiter=self._threads)
+            outcome = await anyio.to_thread.run_sync(_outcome, request.work, limiter=self._samplers)
             self._finish(request, outcome)
 
     def _start(self, request: _Request) -> None:
@@ -362,6 +370,14 @@ class RequestQueue:
         if self._task_group is None:
             raise RuntimeError("use the queue inside `async with RequestQueue(...) as queue:`")
         return self._task_group
+
+
+async def _joined(running: concurrent.futures.Future[T]) -> T:
+    """The thread's result; a thread cannot be interrupted, so even a cancelled caller (the
+    queue shutting down) waits for it to finish."""
+    with anyio.CancelScope(shield=True):
+        result = await asyncio.wrap_future(running)
+    return result
 
 
 def _outcome(work: Work) -> Result | Failure:
