@@ -12,7 +12,6 @@ import pytest
 from fake_tinker import BASE_MODEL
 from pytest_httpserver import HTTPServer
 
-from pristine.errors import BadRequestError
 from tinkex import types
 from tinkex.clients.sampling import SamplingClient
 from tinkex.clients.service import ServiceClient
@@ -72,16 +71,17 @@ def test_the_done_response_has_the_prompt_fields_sample_returns(tiny: SamplingCl
     assert list(streamed.sequences[0].tokens) == list(sampled.sequences[0].tokens)
 
 
-def test_target_prompt_logprobs_is_refused_alike_before_the_first_token(
+def test_target_prompt_logprobs_come_back_alike_from_sample_and_stream(
     tiny: SamplingClient,
 ) -> None:
-    with pytest.raises(BadRequestError, match="target_prompt_logprobs") as from_sample:
-        tiny.sample(PROMPT, 1, PARAMS, target_prompt_logprobs=TARGETS).result(60)
-    stream = tiny.sample_stream(PROMPT, 1, PARAMS, target_prompt_logprobs=TARGETS)
-    with pytest.raises(BadRequestError, match="target_prompt_logprobs") as from_stream:
-        next(stream)
+    sampled = tiny.sample(PROMPT, 1, PARAMS, target_prompt_logprobs=TARGETS).result(60)
+    streamed = _drain(tiny, target_prompt_logprobs=TARGETS)
 
-    assert from_stream.value.status_code == from_sample.value.status_code == 400
+    assert sampled.target_prompt_logprobs is not None
+    assert sampled.target_prompt_logprobs.dtype == "float32"
+    assert sampled.target_prompt_logprobs.shape == [len(PROMPT_IDS) - 1, 1]
+    assert bool(np.all(sampled.target_prompt_logprobs.to_numpy() < 0))
+    assert streamed.target_prompt_logprobs == sampled.target_prompt_logprobs
 
 
 def test_a_stream_asked_for_stability_info_is_recorded_for_stable_reinforce(

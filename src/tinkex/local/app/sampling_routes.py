@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import anyio
 import anyio.from_thread
+import numpy as np
 import orjson
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from starlette.requests import Request
@@ -30,11 +31,13 @@ from tinkex.local.app.results import proto_result
 from tinkex.local.app.runtime import Runtime, owner_of_request, runtime_of
 from tinkex.local.app.work import future_response, user_errors
 from tinkex.local.engine import Sampler
+from tinkex.local.engine.errors import UserInputError
 from tinkex.local.engine.sampler import (
     SampleEvent,
     SamplerOutput,
     SampleStream,
     TokenStep,
+    check_target_ids,
     collect,
 )
 from tinkex.local.futures import MAX_WAIT_SECONDS, ErrorCategory, Failure, Pending, RequestFailed
@@ -283,12 +286,14 @@ class _SampleJob:
     runtime: Runtime
     body: SampleRequest
     tokens: list[int]
+    target_ids: np.ndarray | None
 
     @classmethod
     def check(cls, runtime: Runtime, owner: str, body: SampleRequest) -> _SampleJob:
         """Refuse bad input with a 4xx before anything is queued."""
         _refuse_unsupported(body)
         tokens = prompt_tokens(body.prompt, "prompt")
+        target_ids = _target_ids(body.target_prompt_logprobs, len(tokens))
         if body.sampling_session_id is not None:
             runtime.store.samplers.get(body.sampling_session_id)
         elif body.model_path is not None:
@@ -302,7 +307,7 @@ class _SampleJob:
                 "clients do, a model_path or base_model)",
                 "sampling_session_id",
             )
-        return cls(runtime, body, tokens)
+        return cls(runtime, body, tokens, target_ids)
 
     @property
     def dedup_key(self) -> tuple[str, int] | None:
@@ -334,6 +339,7 @@ class _SampleJob:
             topk_prompt_logprobs=body.topk_prompt_logprobs,
             topk_sample_logprobs=body.topk_sample_logprobs,
             prompt_alt_tokens_k=body.prompt_alt_tokens_k,
+            target_prompt_ids=self.target_ids,
             cancelled=cancelled,
         )
 
@@ -359,6 +365,9 @@ class _SampleJob:
                 tokens=TensorData.from_numpy(alt.tokens),
                 logprobs=TensorData.from_numpy(alt.logprobs),
             )
+        targets = self.body.target_prompt_logprobs
+        if targets is not None and output.target_prompt_logprobs is not None:
+            update["target_prompt_logprobs"] = _in_layout_of(targets, output.target_prompt_logprobs)
         return response.model_copy(update=update) if update else response
 
 
@@ -369,12 +378,34 @@ def _refuse_unsupported(body: SampleRequest) -> None:
         value = getattr(body, name)
         if value < 0:
             raise ApiError(400, f"{name}: must be 0 or greater, got {value}", name)
-    if body.target_prompt_logprobs is not None:
-        raise ApiError(
-            400,
-            "target_prompt_logprobs: not supported by tinkex.local; leave it unset",
-            "target_prompt_logprobs",
-        )
+
+
+def _target_ids(targets: TensorData | None, prompt_length: int) -> np.ndarray | None:
+    """The requested ids as a dense array (`-1` in every cell a sparse tensor leaves out),
+    checked but for the vocabulary, which the engine checks once the model is loaded."""
+    if targets is None:
+        return None
+    ids = targets.to_numpy(pad_value=-1)
+    try:
+        check_target_ids(ids, prompt_length)
+    except UserInputError as exc:
+        raise ApiError(400, str(exc), "target_prompt_logprobs") from None
+    return ids
+
+
+def _in_layout_of(targets: TensorData, logprobs: np.ndarray) -> TensorData:
+    """The engine's dense logprobs in the request's layout: the same CSR cells when sparse."""
+    if targets.sparse_crow_indices is None:
+        return TensorData.from_numpy(logprobs)
+    assert targets.sparse_col_indices is not None
+    rows = np.repeat(np.arange(logprobs.shape[0]), np.diff(targets.sparse_crow_indices))
+    return TensorData(
+        data=logprobs[rows, np.asarray(targets.sparse_col_indices, dtype=np.int64)],
+        dtype="float32",
+        shape=list(logprobs.shape),
+        sparse_crow_indices=targets.sparse_crow_indices,
+        sparse_col_indices=targets.sparse_col_indices,
+    )
 
 
 routes = [

@@ -44,6 +44,7 @@ __all__ = [
     "Sampler",
     "SamplerOutput",
     "TokenStep",
+    "check_target_ids",
     "collect",
 ]
 
@@ -75,6 +76,7 @@ class PromptScores:
     prompt_logprobs: np.ndarray | None = None
     topk_prompt_logprobs: TopkLogprobs | None = None
     prompt_alt_tokens: PromptAltTokens | None = None
+    target_prompt_logprobs: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -101,9 +103,10 @@ class SampledWithTopk(SampledSequence):
 
 @dataclass(frozen=True)
 class SamplerOutput(SampleResult):
-    """`SampleResult` plus the alternative prompt tokens, when asked."""
+    """`SampleResult` plus the alternative prompt tokens and target logprobs, when asked."""
 
     prompt_alt_tokens: PromptAltTokens | None = None
+    target_prompt_logprobs: np.ndarray | None = None
 
 
 def _never() -> bool:
@@ -125,10 +128,16 @@ class _Plan:
     topk_prompt_logprobs: int
     topk_sample_logprobs: int
     prompt_alt_tokens_k: int
+    target_ids: torch.Tensor | None
 
     @property
     def scores_prompt(self) -> bool:
-        return self.prompt_logprobs or self.topk_prompt_logprobs > 0 or self.prompt_alt_tokens_k > 0
+        return (
+            self.prompt_logprobs
+            or self.topk_prompt_logprobs > 0
+            or self.prompt_alt_tokens_k > 0
+            or self.target_ids is not None
+        )
 
 
 class Sampler:
@@ -148,6 +157,7 @@ class Sampler:
         topk_prompt_logprobs: int = 0,
         topk_sample_logprobs: int = 0,
         prompt_alt_tokens_k: int = 0,
+        target_prompt_ids: np.ndarray | None = None,
     ) -> SamplerOutput:
         """`num_samples` completions of `prompt`, plus prompt logprobs when asked."""
         events = self.stream(
@@ -159,6 +169,7 @@ class Sampler:
             topk_prompt_logprobs=topk_prompt_logprobs,
             topk_sample_logprobs=topk_sample_logprobs,
             prompt_alt_tokens_k=prompt_alt_tokens_k,
+            target_prompt_ids=target_prompt_ids,
         )
         return collect(events, num_samples)
 
@@ -173,9 +184,13 @@ class Sampler:
         topk_prompt_logprobs: int = 0,
         topk_sample_logprobs: int = 0,
         prompt_alt_tokens_k: int = 0,
+        target_prompt_ids: np.ndarray | None = None,
         cancelled: Callable[[], bool] = _never,
     ) -> SampleStream:
         """`sample` as events: `PromptScores`, then a `TokenStep` per token as it is made.
+
+        `target_prompt_ids` is an int64 `(len(prompt) - 1, K)` array: row `i` names the ids
+        whose logprobs to report at prompt position `i + 1`, `-1` in cells that ask nothing.
 
         Bad input raises here, before any work. Generation runs while the iterator is
         consumed and holds the host's lock meanwhile: consume it promptly and close it
@@ -206,6 +221,7 @@ class Sampler:
             topk_prompt_logprobs=topk_prompt_logprobs,
             topk_sample_logprobs=topk_sample_logprobs,
             prompt_alt_tokens_k=prompt_alt_tokens_k,
+            target_ids=self._target_tensor(target_prompt_ids, len(prompt)),
         )
         return self._generate(plan, adapter, cancelled)
 
@@ -271,7 +287,17 @@ class Sampler:
                 _topk(prompt_lp, plan.topk_prompt_logprobs) if plan.topk_prompt_logprobs else None
             ),
             prompt_alt_tokens=alt,
+            target_prompt_logprobs=(
+                None if plan.target_ids is None else _target_logprobs(prompt_lp, plan.target_ids)
+            ),
         )
+
+    def _target_tensor(self, target: np.ndarray | None, prompt_length: int) -> torch.Tensor | None:
+        """The requested target ids on the model's device, once checked."""
+        if target is None:
+            return None
+        check_target_ids(target, prompt_length, self.host.base.vocab_size)
+        return torch.as_tensor(target, device=self.host.base.device)
 
     def _prompt_tensor(self, prompt: Sequence[int]) -> torch.Tensor:
         base = self.host.base
@@ -389,6 +415,36 @@ def _topk_rows(logprobs: torch.Tensor, k: int) -> list[TopkRow] | None:
     ]
 
 
+def check_target_ids(target: np.ndarray, prompt_length: int, vocab_size: int | None = None) -> None:
+    """Refuse `target_prompt_logprobs` ids of the wrong type, shape or range; the range is
+    checked only given `vocab_size`, so a route can check the rest before loading a model."""
+    name = "target_prompt_logprobs"
+    if target.dtype != np.int64:
+        raise UserInputError(f"{name}: expected an int64 tensor of token ids, got {target.dtype}")
+    if target.ndim != 2 or target.shape[0] != prompt_length - 1 or target.shape[1] < 1:
+        raise UserInputError(
+            f"{name}: expected shape [len(prompt) - 1, K] = [{prompt_length - 1}, K >= 1], "
+            f"got {list(target.shape)}; send one row per prompt position after the first"
+        )
+    if not (target >= 0).any():
+        raise UserInputError(f"{name}: names no token id (all cells are -1); name at least one")
+    low, high = int(target.min()), int(target.max())
+    if low < -1 or (vocab_size is not None and high >= vocab_size):
+        upper = "the vocabulary size" if vocab_size is None else str(vocab_size)
+        raise UserInputError(
+            f"{name}: token ids must lie in [0, {upper}), or be -1 in cells that ask nothing; "
+            f"got range [{low}, {high}]"
+        )
+
+
+def _target_logprobs(logprobs: torch.Tensor, target_ids: torch.Tensor) -> np.ndarray:
+    """Row i: logprobs of `target_ids[i]` at position i + 1 (scored from `logprobs[i]`);
+    0.0 where the id is -1."""
+    wanted = target_ids >= 0
+    picked = logprobs[:-1].gather(-1, target_ids.clamp(min=0))
+    return torch.where(wanted, picked, 0.0).cpu().numpy().astype(np.float32)
+
+
 def _alt_tokens(prompt_lp: torch.Tensor, plan: _Plan, device: Any) -> PromptAltTokens:
     """`k` draws at each prompt position after the first, from its own seeded generator."""
     scored = prompt_lp[:-1]
@@ -432,4 +488,5 @@ def collect(events: SampleStream, num_samples: int) -> SamplerOutput:
         prompt_logprobs=scores.prompt_logprobs,
         topk_prompt_logprobs=scores.topk_prompt_logprobs,
         prompt_alt_tokens=scores.prompt_alt_tokens,
+        target_prompt_logprobs=scores.target_prompt_logprobs,
     )
