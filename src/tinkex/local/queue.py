@@ -15,9 +15,10 @@ lost, so the queue:
   the default outlasts the client's own five-minute retry window.
 
 Work is a plain callable run in a worker thread, so the event loop stays responsive (the
-queue runs on asyncio, as uvicorn does): training in the queue's own threads, started at
-submission when the slot is free; sampling in AnyIO worker threads, so that a streamed sample
-can hand tokens to the loop with `anyio.from_thread`. One model's work is serialised; up to
+queue runs on asyncio, as uvicorn does). The queue owns the threads, one pool each for
+training and sampling, and a request whose slot is free starts in its thread at submission,
+before the route has answered. They are plain threads: work that must reach the event loop
+passes `anyio.from_thread` the loop's token. One model's work is serialised; up to
 `max_parallel_models` models train at once. Sampling runs in its own pool of
 `max_concurrent_samples` and never waits behind training.
 """
@@ -35,7 +36,6 @@ from typing import TypeVar
 
 import anyio
 import anyio.abc
-import anyio.to_thread
 
 from pristine.ports.clock import Clock
 from tinkex.local.futures import ErrorCategory, Failure, FutureRegistry, RequestFailed, Result
@@ -132,8 +132,7 @@ class RequestQueue:
         self._remembered_ids = remembered_ids
         self._slot_counts = {"training": max_parallel_models, "sampling": max_concurrent_samples}
         self._slots: dict[str, anyio.Semaphore] = {}
-        self._trainers: concurrent.futures.ThreadPoolExecutor | None = None
-        self._samplers: anyio.CapacityLimiter | None = None
+        self._threads: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
         self._lanes: dict[str, _Lane] = {}
         self._sampling_accepted: OrderedDict[Hashable, str] = OrderedDict()
         # Accepted and not yet running: request id -> pool name.
@@ -144,10 +143,10 @@ class RequestQueue:
 
     async def __aenter__(self) -> RequestQueue:
         self._slots = {pool: anyio.Semaphore(n) for pool, n in self._slot_counts.items()}
-        self._trainers = concurrent.futures.ThreadPoolExecutor(
-            self._slot_counts["training"], thread_name_prefix="tinkex-training"
-        )
-        self._samplers = anyio.CapacityLimiter(self._slot_counts["sampling"])
+        self._threads = {
+            pool: concurrent.futures.ThreadPoolExecutor(n, thread_name_prefix=f"tinkex-{pool}")
+            for pool, n in self._slot_counts.items()
+        }
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         return self
@@ -165,8 +164,8 @@ class RequestQueue:
             await self._task_group.__aexit__(exc_type, exc, tb)
         finally:
             self._task_group = None
-            if self._trainers is not None:
-                self._trainers.shutdown(wait=False)  # idle: every run was awaited, shielded
+            for threads in self._threads.values():
+                threads.shutdown(wait=False)  # idle: every run was awaited, shielded
             for request_id in sorted(self._unfinished):
                 self._registry.fail(request_id, Failure(SHUTDOWN_MESSAGE, ErrorCategory.SERVER))
             self._unfinished.clear()
@@ -215,7 +214,10 @@ class RequestQueue:
         request = self._accept(kind, work, "sampling", None, group)
         if dedup_key is not None:
             _remember(self._sampling_accepted, dedup_key, request.request_id, self._remembered_ids)
-        self._group().start_soon(self._execute, request)
+        running = None
+        if self._take_free_slot("sampling"):
+            running = self._launch(request, _outcome, request.work)
+        self._group().start_soon(self._execute, request, running)
         return request.request_id
 
     def state_of(self, request_id: str) -> QueueState:
@@ -296,14 +298,18 @@ class RequestQueue:
         slot.acquire_nowait()
         return True
 
+    def _launch(
+        self, request: _Request, run: Callable[..., T], *args: object
+    ) -> concurrent.futures.Future[T]:
+        """Start `request` (its pool's slot is held): `run(*args)` in one of its threads."""
+        self._start(request)
+        return self._threads[request.pool].submit(run, *args)
+
     def _launch_lane(self, lane: _Lane) -> concurrent.futures.Future[_Ran]:
-        """Start the lane's next request, and those ready behind it, in a training thread
-        (the training slot is held)."""
-        assert self._trainers is not None
+        """Start the lane's next request, and those ready behind it, in a training thread."""
         first = lane.ready.popleft()
-        self._start(first)
         notify = asyncio.get_running_loop().call_soon_threadsafe
-        return self._trainers.submit(self._run_ready, first, lane, self._slots["training"], notify)
+        return self._launch(first, self._run_ready, first, lane, self._slots["training"], notify)
 
     def _run_ready(
         self,
@@ -346,13 +352,19 @@ class RequestQueue:
             lane.next_seq = seq_id + 1
         lane.blocked_since = None
 
-    async def _execute(self, request: _Request) -> None:
-        """Run a sample in an AnyIO worker thread (its work reaches the event loop through
-        `anyio.from_thread` to stream tokens)."""
-        async with self._slots[request.pool]:
-            self._start(request)
-            outcome = await anyio.to_thread.run_sync(_outcome, request.work, limiter=self._samplers)
-            self._finish(request, outcome)
+    async def _execute(
+        self, request: _Request, running: concurrent.futures.Future[Result | Failure] | None
+    ) -> None:
+        """Run a sample (`running`: already launched, with its slot held)."""
+        slot = self._slots[request.pool]
+        if running is None:
+            await slot.acquire()
+            running = self._launch(request, _outcome, request.work)
+        try:
+            outcome = await _joined(running)
+        finally:
+            slot.release()
+        self._finish(request, outcome)
 
     def _start(self, request: _Request) -> None:
         self._queued.pop(request.request_id, None)

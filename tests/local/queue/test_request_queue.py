@@ -436,3 +436,16 @@ async def test_an_idle_models_request_starts_before_the_event_loop_runs_again(
         assert started.wait(timeout=30)  # blocks the event loop on purpose
         assert await outcome_of(registry, request_id) == Result(1)
         assert queue.state_of(request_id) is QueueState.ACTIVE
+
+
+async def test_a_sample_starts_before_the_event_loop_runs_again(registry: FutureRegistry) -> None:
+    started = threading.Event()
+
+    def work() -> Result:
+        started.set()
+        return Result("tokens")
+
+    async with RequestQueue(registry, clock=ManualClock()) as queue:
+        request_id = queue.submit_sampling("sample", work)
+        assert started.wait(timeout=30)  # blocks the event loop on purpose
+        assert await outcome_of(registry, request_id) == Result("tokens")

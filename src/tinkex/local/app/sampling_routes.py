@@ -19,6 +19,7 @@ import anyio
 import anyio.from_thread
 import numpy as np
 import orjson
+from anyio.lowlevel import EventLoopToken, current_token
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -141,7 +142,8 @@ async def sample_stream(request: Request) -> Response:
     sequence_ids: Future[list[str]] = Future()
     try:
         request_id = runtime.queue.submit_sampling(
-            "sample_stream", user_errors(_streaming_work(job, send, cancel, sequence_ids))
+            "sample_stream",
+            user_errors(_streaming_work(job, send, cancel, sequence_ids, current_token())),
         )
         sequence_ids.set_result(_sequence_ids(request_id, body))
         first = await receive.receive()
@@ -171,14 +173,16 @@ def _streaming_work(
     send: MemoryObjectSendStream[SampleEvent],
     cancel: threading.Event,
     sequence_ids: Future[list[str]],
+    loop: EventLoopToken,
 ) -> Callable[[], FutureResult]:
-    """Work that hands each event to the route as it is made, stopping once `cancel` is set."""
+    """Work that hands each event to the route (on `loop`) as it is made, stopping once
+    `cancel` is set."""
 
     def relay(events: SampleStream) -> SampleStream:
         with closing(events):
             for event in events:
                 try:
-                    anyio.from_thread.run_sync(send.send_nowait, event)
+                    anyio.from_thread.run_sync(send.send_nowait, event, token=loop)
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     cancel.set()
                 yield event
@@ -187,7 +191,7 @@ def _streaming_work(
         try:
             output = collect(relay(job.open(cancel.is_set)), job.body.num_samples)
         finally:
-            anyio.from_thread.run_sync(send.close)
+            anyio.from_thread.run_sync(send.close, token=loop)
         if cancel.is_set():
             raise RequestFailed(CLIENT_GONE, ErrorCategory.USER)
         return job.finish(output, sequence_ids)
