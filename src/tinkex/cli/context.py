@@ -169,12 +169,11 @@ class TinkexClients:
         self._opened = ExitStack()
 
     def rest(self, base_url: str | None, api_key: str | None) -> RestApi:
-        from tinkex.clients._holder import ClientHolder
         from tinkex.clients.rest import RestClient
 
-        holder = ClientHolder.sessionless(base_url=base_url, api_key=api_key)
-        self._opened.callback(holder.close)
-        return RestClient(holder)
+        client = RestClient(base_url=base_url, api_key=api_key)
+        self._opened.callback(client.close)
+        return client
 
     def service(self, base_url: str | None, api_key: str | None) -> ServiceClient:
         """A ServiceClient whose session is finished with the command's outcome."""

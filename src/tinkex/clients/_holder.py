@@ -40,7 +40,7 @@ from pristine.errors import (
     NotFoundError,
     PaymentRequiredError,
 )
-from pristine.futures import FuturePolicy, QueueState, poll_future
+from pristine.futures import QueueState, poll_future
 from pristine.pipeline import Pipeline
 from pristine.ports.clock import Clock, SystemClock
 from pristine.ports.transport import RawResponse, TransportFactory
@@ -49,7 +49,7 @@ from pristine.sync import LoopBoundPipeline, LoopThread
 from tinkex import types
 from tinkex.api_manifest import load_tinker_manifest
 from tinkex.clients._registry import WireRegistry, tinker_registry
-from tinkex.clients.billing import BillingPause
+from tinkex.clients.billing import FUTURE_POLICY, BillingPause
 from tinkex.clients.credentials import resolve_api_key, resolve_base_url
 from tinkex.clients.future import LOOP_THREAD_NAME, APIFuture
 from tinkex.clients.telemetry import TelemetryReporter
@@ -182,6 +182,11 @@ class ClientHolder:
     @property
     def api_key(self) -> str | None:
         return self._api_key
+
+    @property
+    def billing(self) -> BillingPause:
+        """The session's billing (402) incident, shared by submissions, sampling and polls."""
+        return self._billing
 
     @property
     def base_url(self) -> str:
@@ -343,9 +348,10 @@ class ClientHolder:
         result = await poll_future(
             poll_once,
             request_id=handle.request_id,
-            policy=FuturePolicy(),
+            policy=FUTURE_POLICY,
             clock=self._context.clock,
             on_queue_state=on_queue_state,
+            on_pause=self._billing.on_pause(endpoint_id),
             telemetry=self._context.telemetry,
             endpoint_id=endpoint_id,
             rng=self._context.rng,

@@ -9,11 +9,12 @@ sample and the network, shared by every `SamplingClient` of one holder:
 - a shared backoff window (`BackoffWindow`): after a 429 every sample of the session waits
   1 s (5 s for prompts over 128 KiB) before resubmitting.
 
-A 402 (billing) pauses sampling the same way, for at most `BillingPause.max_pause_s`; after
-that the 402 is raised. `RetryHandler` retries a whole sample (submit + poll) on transient
-failures with exponential backoff, and fails with a clear error when no sample of the client
-made progress for `RetryConfig.progress_timeout` (stuck detection). Numbers and names follow
-the official client (`lib/internal_client_holder.py`, `lib/retry_handler.py`).
+A 402 (billing) pauses sampling the same way, within the session's billing incident
+(`tinkex.clients.billing`); past its limit the 402 is raised. `RetryHandler` retries a
+whole sample (submit + poll) on transient failures with exponential backoff, and fails with
+a clear error when no sample of the client made progress for `RetryConfig.progress_timeout`
+(stuck detection). Numbers and names follow the official client
+(`lib/internal_client_holder.py`, `lib/retry_handler.py`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from pristine.futures import FutureExpiredError
 from pristine.ports.clock import Clock
 
 __all__ = [
-    "BillingPause",
     "DispatchLimits",
     "RetryConfig",
     "RetryHandler",
@@ -119,51 +119,6 @@ class SampleDispatcher:
     def in_backoff(self) -> float:
         """Seconds left in the current backoff window (0.0 when none)."""
         return self._window.remaining()
-
-
-class BillingPause:
-    """Tracks a billing (402) incident: keep pausing until it has lasted `max_pause_s`.
-
-    An incident ends when no 402 was seen for `reset_after_s`; warnings are logged at most
-    once per `log_interval_s`.
-    """
-
-    def __init__(
-        self,
-        clock: Clock,
-        *,
-        max_pause_s: float = 3600.0,
-        reset_after_s: float = 300.0,
-        log_interval_s: float = 60.0,
-    ) -> None:
-        self._clock = clock
-        self.max_pause_s = max_pause_s
-        self._reset_after_s = reset_after_s
-        self._log_interval_s = log_interval_s
-        self._first: float | None = None
-        self._last_seen: float | None = None
-        self._last_logged: float | None = None
-
-    def should_pause(self, detail: str) -> bool:
-        """True to pause and retry after this 402; False once the incident is too long."""
-        now = self._clock.monotonic()
-        if self._last_seen is not None and now - self._last_seen > self._reset_after_s:
-            self._first = self._last_logged = None
-        self._last_seen = now
-        if self._first is None:
-            self._first = now
-        if now - self._first > self.max_pause_s:
-            logger.error(
-                "Sampling was paused for billing for %.0f s, longer than the %.0f s limit; "
-                "giving up. Check your plan or credits, then sample again.",
-                now - self._first,
-                self.max_pause_s,
-            )
-            return False
-        if self._last_logged is None or now - self._last_logged > self._log_interval_s:
-            self._last_logged = now
-            logger.warning("Sampling is paused due to billing status. Error: %s", detail)
-        return True
 
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})

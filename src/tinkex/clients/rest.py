@@ -24,6 +24,7 @@ from pristine.sync import LoopBoundPipeline
 from tinkex import types
 
 if TYPE_CHECKING:
+    from tinkex.clients._holder import ClientHolder
     from tinkex.clients.admin import AdminClient
     from tinkex.clients.future import APIFuture
 
@@ -92,24 +93,12 @@ class RestHolder(Protocol):
         ...
 
 
-def _resolve_holder(
-    client_name: str, holder: RestHolder | None, base_url: str | None, api_key: str | None
-) -> RestHolder:
-    """`holder` when one is handed over, else a session-less core for the credentials."""
-    if holder is None:
-        from tinkex.clients._holder import ClientHolder
-
-        return ClientHolder.sessionless(base_url=base_url, api_key=api_key)
-    if base_url is not None or api_key is not None:
-        raise ValueError(
-            f"{client_name} takes either a holder or base_url/api_key, not both: the holder "
-            "already carries its own base URL and credentials"
-        )
-    return holder
-
-
 class RestCore:
-    """What `RestClient` and `AdminClient` share: a holder and one way to call endpoints."""
+    """What `RestClient` and `AdminClient` share: a holder and one way to call endpoints.
+
+    Given no holder, the client opens its own session-less core (connections and a loop
+    thread) and `close()` releases it; a holder handed over stays its owner's to close.
+    """
 
     def __init__(
         self,
@@ -118,9 +107,36 @@ class RestCore:
         base_url: str | None = None,
         api_key: str | None = None,
     ) -> None:
-        self.holder = _resolve_holder(type(self).__name__, _holder, base_url, api_key)
+        self._own_core: ClientHolder | None = None
+        self._closed = False
+        if _holder is not None:
+            if base_url is not None or api_key is not None:
+                raise ValueError(
+                    f"{type(self).__name__} takes either a holder or base_url/api_key, not "
+                    "both: the holder already carries its own base URL and credentials"
+                )
+            self.holder: RestHolder = _holder
+            return
+        from tinkex.clients._holder import ClientHolder
+
+        self._own_core = ClientHolder.sessionless(base_url=base_url, api_key=api_key)
+        self.holder = self._own_core
+
+    def close(self) -> None:
+        """Release the connections and loop thread this client opened (idempotent); later
+        calls raise. A client sharing a `ServiceClient`'s holder leaves that to its owner."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._own_core is not None:
+            self._own_core.close()
 
     def _submit(self, coro: Coroutine[Any, Any, T]) -> APIFuture[T]:
+        if self._closed:
+            coro.close()
+            raise RuntimeError(
+                f"this {type(self).__name__} is closed; create a new {type(self).__name__}"
+            )
         return self.holder.run_coroutine_threadsafe(coro)
 
     async def _call(

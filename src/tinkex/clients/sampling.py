@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import anyio
 
 from pristine.errors import APIResponseValidationError, APIStatusError, APITimeoutError
-from pristine.futures import FuturePolicy, RequestFailedError, poll_future
+from pristine.futures import RequestFailedError, poll_future
 from pristine.ports.transport import RawResponse
 from pristine.streaming import SSEEvent
 from tinkex import types
 from tinkex.byte_estimate import sample_request_bytes
+from tinkex.clients.billing import FUTURE_POLICY, BillingPause
 from tinkex.clients.dispatch import (
-    BillingPause,
     DispatchLimits,
     RetryConfig,
     RetryHandler,
@@ -64,6 +64,11 @@ class SamplingHolder(RestHolder, Protocol):
     @property
     def api_key(self) -> str | None:
         """The credential, for unpickled copies in other processes."""
+        ...
+
+    @property
+    def billing(self) -> BillingPause:
+        """The session's billing (402) incident, shared with training calls."""
         ...
 
     def get_client_config(self) -> types.ClientConfigResponse: ...
@@ -115,7 +120,6 @@ class _SessionGates:
     """Throttles shared by every sampling client of one holder."""
 
     dispatcher: SampleDispatcher
-    billing: BillingPause
 
 
 _GATES: weakref.WeakKeyDictionary[SamplingHolder, _SessionGates] = weakref.WeakKeyDictionary()
@@ -127,10 +131,7 @@ def _gates_for(holder: SamplingHolder) -> _SessionGates:
         clock = holder.pipeline.context.clock
         config = holder.get_client_config()
         limits = DispatchLimits(bytes_budget=config.sample_dispatch_bytes_semaphore_size)
-        gates = _SessionGates(
-            SampleDispatcher(clock, limits),
-            BillingPause(clock, max_pause_s=config.billing_exception_max_pause_duration_sec),
-        )
+        gates = _SessionGates(SampleDispatcher(clock, limits))
         _GATES[holder] = gates
     return gates
 
@@ -590,10 +591,9 @@ class SamplingClient:
                     )
                     break
                 except APIStatusError as error:
-                    pushed_back = error.status_code == 429 or (
-                        error.status_code == 402 and gates.billing.should_pause(error.message)
-                    )
-                    if not pushed_back:
+                    if error.status_code == 402:  # raises once the billing pause is spent
+                        self.holder.billing.check(error, "asample")
+                    elif error.status_code != 429:
                         raise
                     gates.dispatcher.back_off(estimated_bytes)
         response = await self._poll(handle.request_id)
@@ -662,9 +662,10 @@ class SamplingClient:
         result = await poll_future(
             poll_once,
             request_id=request_id,
-            policy=FuturePolicy(),
+            policy=FUTURE_POLICY,
             clock=pipeline.context.clock,
             on_queue_state=self._queue_logger,
+            on_pause=self.holder.billing.on_pause("asample"),
             telemetry=pipeline.context.telemetry,
             endpoint_id="asample",
             rng=pipeline.context.rng,

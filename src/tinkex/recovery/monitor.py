@@ -2,10 +2,10 @@
 
 A run fails in a few recognisable ways: the server is unreachable (connection refused, a
 circuit breaker open), a call or a future takes too long, the server answers 5xx or asks
-to slow down, a future comes back failed (e.g. the server restarted and lost the model's
-in-memory state), a client is poisoned by an earlier failure, or the server flags the run
-`corrupted`. Those are worth a restore; a malformed request or a rejected key is not, as
-replaying it would fail the same way.
+to slow down, it answers 410 (e.g. the model was lost in a server restart: the local server
+refuses such a model at once), a future comes back failed, a client is poisoned by an
+earlier failure, or the server flags the run `corrupted`. Those are worth a restore; a
+malformed request or a rejected key is not, as replaying it would fail the same way.
 """
 
 from __future__ import annotations
@@ -77,9 +77,9 @@ def classify(error: BaseException) -> FailureKind:
 def is_recoverable(error: BaseException) -> bool:
     """The default rule: every server-side failure counts; input and auth errors do not.
 
-    A failed future counts whatever its category: after a server restart the model's queue
-    fails requests as user errors, although only a restore helps. A future that fails
-    because of its own input fails again on replay, and `max_attempts` ends that.
+    A failed future counts whatever its category, since the server may fail it for a reason
+    only a restore fixes; one that fails because of its own input fails again on replay, and
+    `max_attempts` ends that. A model lost in a restart is answered 410, which counts too.
     """
     return classify(error) != "other"
 

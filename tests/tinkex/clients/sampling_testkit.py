@@ -21,6 +21,7 @@ from pristine.sync import LoopBoundPipeline, LoopThread
 from tinkex import types
 from tinkex.api_manifest import load_tinker_manifest
 from tinkex.clients._holder import WireRegistry
+from tinkex.clients.billing import BillingPause
 from tinkex.clients.future import APIFuture
 from tinkex.proto.sample_response import encode_sample_response
 
@@ -50,6 +51,9 @@ class LoopHolder:
         self.api_key: str | None = API_KEY
         self.session_id = SESSION
         self._sampling_sessions = itertools.count()
+        self.billing = BillingPause(
+            clock, lambda: self._config.billing_exception_max_pause_duration_sec
+        )
 
     @property
     def pipeline(self) -> LoopBoundPipeline:

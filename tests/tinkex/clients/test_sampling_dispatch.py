@@ -1,14 +1,12 @@
-"""Sample dispatch throttles: limits queue callers, a 429 pauses everyone, 402 pauses a while."""
+"""Sample dispatch throttles: limits queue callers, a 429 pauses everyone."""
 
 from __future__ import annotations
-
-import logging
 
 import anyio
 import pytest
 
 from pristine.testing import FakeClock
-from tinkex.clients.dispatch import BillingPause, DispatchLimits, SampleDispatcher
+from tinkex.clients.dispatch import DispatchLimits, SampleDispatcher
 
 
 @pytest.fixture
@@ -101,30 +99,3 @@ def test_limits_reject_nonsense_naming_the_field() -> None:
         DispatchLimits(max_concurrent=0)
     with pytest.raises(ValueError, match="short_backoff_s"):
         DispatchLimits(short_backoff_s=float("nan"))
-
-
-def test_billing_pause_lasts_at_most_the_limit(caplog: pytest.LogCaptureFixture) -> None:
-    clock = FakeClock()
-    pause = BillingPause(clock, max_pause_s=100, reset_after_s=50, log_interval_s=30)
-    with caplog.at_level(logging.WARNING, "tinkex.clients.dispatch"):
-        assert pause.should_pause("no credits")
-        clock.advance(10)
-        assert pause.should_pause("no credits")  # not logged again within 30 s
-        for _ in range(2):
-            clock.advance(40)
-            assert pause.should_pause("no credits")
-        clock.advance(40)
-        assert not pause.should_pause("no credits")
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 3
-    assert "giving up" in caplog.records[-1].getMessage()
-
-
-def test_billing_incident_resets_after_a_quiet_spell() -> None:
-    clock = FakeClock()
-    pause = BillingPause(clock, max_pause_s=100, reset_after_s=50)
-    assert pause.should_pause("x")
-    clock.advance(90)  # quiet for longer than reset_after_s: a new incident
-    assert pause.should_pause("x")
-    clock.advance(40)
-    assert pause.should_pause("x")
