@@ -93,10 +93,10 @@ def ask(sampler: tinker.SamplingClient, tokenizer: Tokenizer, question: str) -> 
 
 def chat_prompt(tokenizer: Tokenizer, question: str) -> tinker.ModelInput:
     """The prompt that asks the model to answer `question` as the assistant."""
-    text = tokenizer.apply_chat_template(
+    ids = tokenizer.apply_chat_template(
         [{"role": "user", "content": question}], add_generation_prompt=True
     )
-    return tinker.ModelInput.from_ints(tokenizer.encode(text))
+    return tinker.ModelInput.from_ints(ids)
 
 
 def answer_text(tokenizer: Tokenizer, tokens: list[int]) -> str:

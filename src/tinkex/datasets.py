@@ -63,9 +63,11 @@ def render_conversation(
     for index, message in enumerate(messages):
         trained = message["role"] in TRAINED_ROLES
         prompt = tokenizer.apply_chat_template(
-            messages[:index], add_generation_prompt=trained, template=template
+            messages[:index], add_generation_prompt=trained, template=template, tokenize=False
         )
-        full = tokenizer.apply_chat_template(messages[: index + 1], template=template)
+        full = tokenizer.apply_chat_template(
+            messages[: index + 1], template=template, tokenize=False
+        )
         if not (prompt.startswith(rendered) and full.startswith(prompt)):
             raise DatasetFormatError(
                 f"messages[{index}]: the chat template is not prefix-stable (it rewrites "
@@ -73,7 +75,7 @@ def render_conversation(
                 "template=tinkex.tokenizer.DEFAULT_CHAT_TEMPLATE or a simpler template"
             )
         for text, weight in ((prompt[len(rendered) :], 0.0), (full[len(prompt) :], 1.0)):
-            ids = tokenizer.encode(text) if text else []
+            ids = tokenizer.encode(text, add_special_tokens=False) if text else []
             tokens.extend(ids)
             weights.extend([weight if trained else 0.0] * len(ids))
         rendered = full

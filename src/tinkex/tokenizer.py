@@ -87,9 +87,13 @@ class TokenizerNotFoundError(FileNotFoundError):
 
 
 class _Codec(Protocol):
-    def encode(self, text: str) -> list[int]: ...
+    def encode(self, text: str, add_special_tokens: bool) -> list[int]: ...
 
-    def decode(self, ids: Sequence[int]) -> str: ...
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool) -> str: ...
+
+    def get_vocab(self) -> dict[str, int]: ...
+
+    def base_vocab_size(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -102,17 +106,114 @@ class Tokenizer:
     special_tokens: Mapping[str, str] = field(default_factory=dict)
     """``bos_token``, ``eos_token``, ... as named in ``tokenizer_config.json``."""
 
-    def encode(self, text: str) -> list[int]:
-        """Token ids of ``text``; no BOS/EOS is added and special-token text is honoured."""
+    def encode(self, text: str, add_special_tokens: bool = True, **unsupported: Any) -> list[int]:
+        """Token ids of ``text``; special-token text is honoured.
+
+        As in Hugging Face, ``add_special_tokens`` defaults to True (BOS for tokenizers that
+        add one): code written for the official client's tokenizer gets the same ids. Pass
+        False for text that continues a prompt or already holds its special tokens.
+        """
+        _reject(unsupported, "encode")
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
-        return self.codec.encode(text)
+        return self.codec.encode(text, add_special_tokens)
 
-    def decode(self, ids: Sequence[int]) -> str:
-        """Text of ``ids`` (special tokens included)."""
-        if not all(isinstance(i, int) and i >= 0 for i in ids):
+    def decode(
+        self, ids: Sequence[int] | int, skip_special_tokens: bool = False, **unsupported: Any
+    ) -> str:
+        """Text of ``ids`` (special tokens kept unless ``skip_special_tokens``)."""
+        _reject(unsupported, "decode")
+        id_list = [ids] if isinstance(ids, int) else list(ids)
+        if not all(isinstance(i, int) and i >= 0 for i in id_list):
             raise TypeError("ids must be non-negative integers")
-        return self.codec.decode(list(ids))
+        return self.codec.decode(id_list, skip_special_tokens)
+
+    def batch_decode(
+        self,
+        sequences: Sequence[Sequence[int]],
+        skip_special_tokens: bool = False,
+        **unsupported: Any,
+    ) -> list[str]:
+        """``decode`` of each sequence, as Hugging Face's ``batch_decode``."""
+        _reject(unsupported, "batch_decode")
+        return [self.decode(ids, skip_special_tokens) for ids in sequences]
+
+    def __call__(
+        self, text: str | Sequence[str], add_special_tokens: bool = True, **unsupported: Any
+    ) -> dict[str, Any]:
+        """``input_ids`` and ``attention_mask`` lists, as a Hugging Face tokenizer call."""
+        _reject(unsupported, "__call__")
+        if isinstance(text, str):
+            ids = self.encode(text, add_special_tokens)
+            return {"input_ids": ids, "attention_mask": [1] * len(ids)}
+        batch = [self.encode(item, add_special_tokens) for item in text]
+        return {"input_ids": batch, "attention_mask": [[1] * len(ids) for ids in batch]}
+
+    def __len__(self) -> int:
+        """Vocabulary size including added tokens (Hugging Face's ``len(tokenizer)``)."""
+        return len(self.codec.get_vocab())
+
+    @property
+    def vocab_size(self) -> int:
+        """Vocabulary size without added tokens (Hugging Face's ``vocab_size``)."""
+        return self.codec.base_vocab_size()
+
+    @property
+    def name_or_path(self) -> str:
+        """The id or directory this tokenizer was loaded from."""
+        return self.id
+
+    def get_vocab(self) -> dict[str, int]:
+        """Token string -> id, added tokens included."""
+        return self.codec.get_vocab()
+
+    def convert_tokens_to_ids(self, tokens: str | Sequence[str]) -> Any:
+        """Id of a token (``None`` if unknown), or a list of ids for a list of tokens."""
+        vocab = self.codec.get_vocab()
+        if isinstance(tokens, str):
+            return vocab.get(tokens)
+        return [vocab.get(token) for token in tokens]
+
+    def convert_ids_to_tokens(self, ids: int | Sequence[int]) -> Any:
+        """Token string of an id (``None`` if out of range), or a list for a list of ids."""
+        by_id = {token_id: token for token, token_id in self.codec.get_vocab().items()}
+        if isinstance(ids, int):
+            return by_id.get(ids)
+        return [by_id.get(token_id) for token_id in ids]
+
+    @property
+    def bos_token(self) -> str | None:
+        """The beginning-of-sequence token text, if the config names one."""
+        return self.special_tokens.get("bos_token")
+
+    @property
+    def eos_token(self) -> str | None:
+        """The end-of-sequence token text, if the config names one."""
+        return self.special_tokens.get("eos_token")
+
+    @property
+    def pad_token(self) -> str | None:
+        """The padding token text, if the config names one."""
+        return self.special_tokens.get("pad_token")
+
+    @property
+    def bos_token_id(self) -> int | None:
+        """Id of ``bos_token``."""
+        return self._special_id("bos_token")
+
+    @property
+    def eos_token_id(self) -> int | None:
+        """Id of ``eos_token``."""
+        return self._special_id("eos_token")
+
+    @property
+    def pad_token_id(self) -> int | None:
+        """Id of ``pad_token``."""
+        return self._special_id("pad_token")
+
+    def _special_id(self, name: str) -> int | None:
+        token = self.special_tokens.get(name)
+        return None if token is None else self.codec.get_vocab().get(token)
 
     def apply_chat_template(
         self,
@@ -120,8 +221,15 @@ class Tokenizer:
         *,
         add_generation_prompt: bool = False,
         template: str | None = None,
-    ) -> str:
-        """Render ``messages`` with ``template``, the tokenizer's own, or ChatML."""
+        tokenize: bool = True,
+        **unsupported: Any,
+    ) -> Any:
+        """Render ``messages`` with ``template``, the tokenizer's own, or ChatML.
+
+        Returns the token ids, or the text with ``tokenize=False`` (Hugging Face's defaults;
+        the ids are those of the text, whose special tokens the template already wrote).
+        """
+        _reject(unsupported, "apply_chat_template")
         sandbox = _require("jinja2.sandbox", "rendering chat templates", "jinja2")
         environment = sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
         compiled = environment.from_string(template or self.chat_template or DEFAULT_CHAT_TEMPLATE)
@@ -130,7 +238,24 @@ class Tokenizer:
             add_generation_prompt=add_generation_prompt,
             **self.special_tokens,
         )
-        return rendered
+        return self.encode(rendered, add_special_tokens=False) if tokenize else rendered
+
+
+_HINTS: Mapping[str, str] = {
+    "return_tensors": "tensors are not supported; use the returned lists (or numpy.asarray)",
+    "padding": "padding is not supported; pad the lists with pad_token_id yourself",
+    "truncation": "truncation is not supported; slice the returned ids",
+    "max_length": "truncation is not supported; slice the returned ids",
+}
+
+
+def _reject(unsupported: Mapping[str, Any], method: str) -> None:
+    """Name any Hugging Face keyword tinkex does not implement, and what to do instead."""
+    for name, value in unsupported.items():
+        if value is None or (name != "return_tensors" and value is False):
+            continue  # the Hugging Face default: nothing to do
+        hint = _HINTS.get(name, "remove it")
+        raise TypeError(f"{method}() argument {name}={value!r} is not supported by tinkex; {hint}")
 
 
 def tokenizer_id_for(model_name: str, tokenizer_id: str | None = None) -> str:
@@ -189,7 +314,7 @@ def clear_cache() -> None:
 
 def encode_text(tokenizer: Tokenizer, text: str) -> ModelInput:
     """``text`` as a one-chunk ModelInput (no special tokens added)."""
-    return ModelInput.from_ints(tokenizer.encode(text))
+    return ModelInput.from_ints(tokenizer.encode(text, add_special_tokens=False))
 
 
 def decode(tokenizer: Tokenizer, model_input: ModelInput) -> str:
@@ -307,13 +432,21 @@ class _HfCodec:
         tokenizers = _require("tokenizers", "loading tokenizer.json", "'tinkex[local]'")
         self._tokenizer = tokenizers.Tokenizer.from_file(str(path))
 
-    def encode(self, text: str) -> list[int]:
-        ids: list[int] = self._tokenizer.encode(text, add_special_tokens=False).ids
+    def encode(self, text: str, add_special_tokens: bool) -> list[int]:
+        ids: list[int] = self._tokenizer.encode(text, add_special_tokens=add_special_tokens).ids
         return ids
 
-    def decode(self, ids: Sequence[int]) -> str:
-        text: str = self._tokenizer.decode(list(ids), skip_special_tokens=False)
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool) -> str:
+        text: str = self._tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens)
         return text
+
+    def get_vocab(self) -> dict[str, int]:
+        vocab: dict[str, int] = self._tokenizer.get_vocab(with_added_tokens=True)
+        return vocab
+
+    def base_vocab_size(self) -> int:
+        size: int = self._tokenizer.get_vocab_size(with_added_tokens=False)
+        return size
 
 
 def _load_hf(tokenizer_id: str, path: Path, config_path: Path) -> Tokenizer:
@@ -341,13 +474,54 @@ class _TiktokenCodec:
             special_tokens=special,
         )
 
-    def encode(self, text: str) -> list[int]:
+    def encode(self, text: str, add_special_tokens: bool) -> list[int]:
         ids: list[int] = self._encoding.encode(text, allowed_special="all")
-        return ids
+        return ids  # Kimi's tokenizer adds no BOS/EOS on its own
 
-    def decode(self, ids: Sequence[int]) -> str:
-        text: str = self._encoding.decode(list(ids))
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool) -> str:
+        special = self._encoding.special_tokens_set
+        kept = [i for i in ids if not skip_special_tokens or self._token(i) not in special]
+        text: str = self._encoding.decode(kept)
         return text
+
+    def get_vocab(self) -> dict[str, int]:
+        """Byte-level (GPT-2 style) token strings, so every token has a distinct name."""
+        vocab = {
+            _byte_level(self._encoding.decode_single_token_bytes(i)): i for i in self._base_ids()
+        }
+        vocab.update({self._token(i): i for i in self._special_ids()})
+        return vocab
+
+    def base_vocab_size(self) -> int:
+        return len(self._base_ids())
+
+    def _base_ids(self) -> list[int]:
+        ranks: dict[bytes, int] = self._encoding._mergeable_ranks
+        return list(ranks.values())
+
+    def _special_ids(self) -> list[int]:
+        special: dict[str, int] = self._encoding._special_tokens
+        return list(special.values())
+
+    def _token(self, token_id: int) -> str:
+        raw: bytes = self._encoding.decode_single_token_bytes(token_id)
+        return raw.decode("utf-8", errors="replace")
+
+
+def _byte_level_alphabet() -> dict[int, str]:
+    """GPT-2's byte -> printable character map (the names byte-level BPE vocabularies use)."""
+    printable = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    mapping = {byte: chr(byte) for byte in printable}
+    extra = (byte for byte in range(256) if byte not in mapping)
+    mapping.update({byte: chr(256 + offset) for offset, byte in enumerate(extra)})
+    return mapping
+
+
+_BYTE_LEVEL = _byte_level_alphabet()
+
+
+def _byte_level(raw: bytes) -> str:
+    return "".join(_BYTE_LEVEL[byte] for byte in raw)
 
 
 def _load_tiktoken(tokenizer_id: str, model_path: Path, config_path: Path) -> Tokenizer:

@@ -78,15 +78,15 @@ def test_bundled_tokenizer_loads_by_name_and_is_cached() -> None:
 def test_bundled_chat_template_renders_chatml() -> None:
     tokenizer = tk.get_tokenizer("tinkex/tiny-llama")
     messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
-    assert tokenizer.apply_chat_template(messages) == (
+    assert tokenizer.apply_chat_template(messages, tokenize=False) == (
         "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\nyo<|im_end|>\n"
     )
-    assert tokenizer.apply_chat_template(messages[:1], add_generation_prompt=True).endswith(
-        "<|im_start|>assistant\n"
-    )
-    assert tokenizer.apply_chat_template(messages[:1], template="{{ bos_token }}!") == (
-        "<|im_start|>!"
-    )
+    assert tokenizer.apply_chat_template(
+        messages[:1], add_generation_prompt=True, tokenize=False
+    ).endswith("<|im_start|>assistant\n")
+    assert tokenizer.apply_chat_template(
+        messages[:1], template="{{ bos_token }}!", tokenize=False
+    ) == ("<|im_start|>!")
 
 
 def test_bad_arguments_raise_type_errors() -> None:
@@ -102,7 +102,7 @@ def test_local_directory_without_config_uses_the_default_template(tmp_path: Path
     tokenizer = tk.get_tokenizer(str(tmp_path))
     assert tokenizer.chat_template is None
     assert tokenizer.special_tokens == {}
-    rendered = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}])
+    rendered = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
     assert rendered == "<|im_start|>user\nhi<|im_end|>\n"
 
 
@@ -191,7 +191,19 @@ def test_kimi_k2_loads_with_tiktoken_at_the_pinned_revision(tmp_path: Path) -> N
     assert tokenizer.encode("abc") == [257]
     assert tokenizer.encode("abc<|im_end|>") == [257, 300]
     assert tokenizer.decode(tokenizer.encode("x abc 中文")) == "x abc 中文"
-    assert tokenizer.apply_chat_template([{"role": "user", "content": "q"}]) == "[BOS]q"
+    assert (
+        tokenizer.apply_chat_template([{"role": "user", "content": "q"}], tokenize=False)
+        == "[BOS]q"
+    )
+    assert tokenizer.decode([257, 300], skip_special_tokens=True) == "abc"
+    assert tokenizer.decode([257, 300]) == "abc<|im_end|>"
+    assert (len(tokenizer), tokenizer.vocab_size) == (261, 259)  # ids 259..299 are unused
+    assert tokenizer.convert_tokens_to_ids(["abc", "<|im_end|>", "zz"]) == [257, 300, None]
+    assert (tokenizer.bos_token, tokenizer.bos_token_id, tokenizer.eos_token_id) == (
+        "[BOS]",
+        301,
+        None,
+    )
 
 
 def test_kimi_miss_names_the_tiktoken_files_and_revision(tmp_path: Path) -> None:

@@ -97,7 +97,7 @@ def command(
     """Sample completions of PROMPT from a model."""
     sampler = ctx.sampler(model)
     tokenizer = get_tokenizer(sampler.base_model)
-    tokens = tokenizer.encode(prompt)
+    tokens = tokenizer.encode(prompt, add_special_tokens=False)
     request = SampleRequest(
         prompt_tokens=tokens,
         num_samples=num_samples,
