@@ -76,27 +76,23 @@ class RunRepository:
 
     def get(self, model_id: str) -> RunRecord:
         """The run with its newest training and sampler checkpoints."""
-        row = (
-            self._db.connection()
-            .execute("SELECT * FROM training_runs WHERE model_id = ?", (model_id,))
-            .fetchone()
-        )
-        if row is None:
-            raise NotFoundError("training run", model_id)
-        return self._run(row)
+        return self._run(self._row(model_id, "*"))
 
     def owner_of(self, model_id: str) -> str:
         """The key that created the run: the ownership check of every training request,
         without `get`'s checkpoint lookups."""
-        row = (
+        owner: str = self._row(model_id, "owner")[0]
+        return owner
+
+    def _row(self, model_id: str, columns: str) -> sqlite3.Row:
+        row: sqlite3.Row | None = (
             self._db.connection()
-            .execute("SELECT owner FROM training_runs WHERE model_id = ?", (model_id,))
+            .execute(f"SELECT {columns} FROM training_runs WHERE model_id = ?", (model_id,))
             .fetchone()
         )
         if row is None:
             raise NotFoundError("training run", model_id)
-        owner: str = row[0]
-        return owner
+        return row
 
     def list_page(
         self, *, owner: str | None = None, limit: int = 20, offset: int = 0
