@@ -25,6 +25,7 @@ __all__ = [
     "BUNDLED_TOKENIZERS",
     "DEFAULT_CHAT_TEMPLATE",
     "LLAMA3_TOKENIZER_ID",
+    "Encoding",
     "Tokenizer",
     "TokenizerNotFoundError",
     "clear_cache",
@@ -96,6 +97,17 @@ class _Codec(Protocol):
     def base_vocab_size(self) -> int: ...
 
 
+class Encoding(dict[str, Any]):
+    """What calling a tokenizer returns: a dict whose keys also read as attributes
+    (``enc["input_ids"]`` or ``enc.input_ids``), as Hugging Face's ``BatchEncoding``."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"Encoding has no {name!r}; it holds {sorted(self)}") from None
+
+
 @dataclass(frozen=True)
 class Tokenizer:
     """A loaded tokenizer: encode/decode plus the chat template and special tokens."""
@@ -140,14 +152,14 @@ class Tokenizer:
 
     def __call__(
         self, text: str | Sequence[str], add_special_tokens: bool = True, **unsupported: Any
-    ) -> dict[str, Any]:
+    ) -> Encoding:
         """``input_ids`` and ``attention_mask`` lists, as a Hugging Face tokenizer call."""
         _reject(unsupported, "__call__")
         if isinstance(text, str):
             ids = self.encode(text, add_special_tokens)
-            return {"input_ids": ids, "attention_mask": [1] * len(ids)}
+            return Encoding(input_ids=ids, attention_mask=[1] * len(ids))
         batch = [self.encode(item, add_special_tokens) for item in text]
-        return {"input_ids": batch, "attention_mask": [[1] * len(ids) for ids in batch]}
+        return Encoding(input_ids=batch, attention_mask=[[1] * len(ids) for ids in batch])
 
     def __len__(self) -> int:
         """Vocabulary size including added tokens (Hugging Face's ``len(tokenizer)``)."""

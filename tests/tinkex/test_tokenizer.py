@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import pickle
 import re
 import shutil
 import socket
@@ -249,3 +250,11 @@ def test_missing_optional_packages_say_what_to_install(
     monkeypatch.setitem(sys.modules, blocked, None)
     with pytest.raises(ImportError, match=re.escape(message)):
         action()
+
+
+def test_a_call_reads_like_a_batch_encoding() -> None:
+    encoding = tk.get_tokenizer("tinkex/tiny-llama")("hello world")
+    assert encoding.input_ids == encoding["input_ids"]
+    assert pickle.loads(pickle.dumps(encoding)) == encoding
+    with pytest.raises(AttributeError, match="holds \\['attention_mask', 'input_ids'\\]"):
+        _ = encoding.token_type_ids

@@ -63,6 +63,8 @@ def test_encode_and_call_match(directory: Path, text: str, add_special_tokens: b
     assert dict(ours(text, add_special_tokens=add_special_tokens)) == dict(
         theirs(text, add_special_tokens=add_special_tokens)
     )
+    assert ours(text).input_ids == theirs(text).input_ids
+    assert ours([text]).attention_mask == theirs([text]).attention_mask
 
 
 @pytest.mark.parametrize("directory", DIRS)
