@@ -375,6 +375,9 @@ class ServiceClient:
         return future
 
     def __enter__(self) -> Self:
+        with self._close_lock:
+            if self._closed:
+                raise RuntimeError("this ServiceClient is closed; create a new ServiceClient")
         return self
 
     def __exit__(

@@ -123,6 +123,13 @@ def test_close_without_a_session_sends_nothing(fake_tinker: FakeTinker) -> None:
     assert fake_tinker.requests == []
 
 
+def test_a_closed_client_cannot_be_entered_again(fake_tinker: FakeTinker) -> None:
+    client = ServiceClient(base_url=fake_tinker.base_url, api_key=API_KEY)
+    client.close("success").result(10)
+    with pytest.raises(RuntimeError, match="closed; create a new ServiceClient"):
+        client.__enter__()
+
+
 def test_copy_weights_goes_to_the_client_project(
     fake_tinker: FakeTinker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
