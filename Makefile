@@ -29,8 +29,20 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench tools examples
 	$(BIN)/ruff format --check src tests bench tools examples
 
+# Test kits (server_testkit, fake_tinker, ...) are imported by directory, as pytest's default
+# import mode does, so each kit's directory is checked on a path of its own (two directories
+# on one path would each bring a module named `conftest`); the rest of tests/ and bench/ after.
+TEST_KIT_DIRS := tests/local/server tests/tinkex/cli tests/tinkex/clients tests/reliability tests/tinkex/proto
+empty :=
+space := $(empty) $(empty)
+
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	@for dir in $(TEST_KIT_DIRS); do \
+		echo "MYPYPATH=src:$$dir mypy $$dir"; \
+		MYPYPATH=src:$$dir $(BIN)/mypy --explicit-package-bases $$dir || exit 1; \
+	done
+	$(BIN)/mypy --explicit-package-bases tests bench --exclude '^($(subst $(space),|,$(TEST_KIT_DIRS)))/'
 
 contracts: $(STAMP)
 	$(BIN)/lint-imports
