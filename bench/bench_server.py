@@ -165,14 +165,16 @@ def raw_step(base_url: str, model: str, rows: np.ndarray) -> Iterator[Step]:
     headers = {"content-type": "application/json", "x-api-key": API_KEY}
 
     def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            connection.request("POST", "/api/v1/" + path, orjson.dumps(body), headers)
-            response = connection.getresponse()
-        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
-            # The server closed the idle connection while other sides ran: reconnect once.
-            connection.close()
-            connection.request("POST", "/api/v1/" + path, orjson.dumps(body), headers)
-            response = connection.getresponse()
+        for retry in (False, True):
+            try:
+                connection.request("POST", "/api/v1/" + path, orjson.dumps(body), headers)
+                response = connection.getresponse()
+                break
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                # The server closed the idle connection while other sides ran: reconnect once.
+                connection.close()
+                if retry:
+                    raise
         answer: dict[str, Any] = orjson.loads(response.read())
         if response.status != 200:
             raise RuntimeError(f"{path}: HTTP {response.status}: {answer}")

@@ -278,15 +278,14 @@ class Pipeline:
         except APIConnectionError as error:
             return classify_error(error, policy)
         if response.status < 400:
-            return response  # no error to describe: skip masking the request's URL
-        failure = classify(
+            return response
+        return classify(
             response,
             policy,
             self._info(call),
             now_wall=self.context.clock.wall(),
             secrets=self._secrets(),
         )
-        return response if failure is None else failure
 
     async def _attempt(self, call: PreparedCall, timeout_s: float) -> RawResponse:
         """One try: auth, admission, transport, breaker outcome, Content-Encoding decoding."""

@@ -80,10 +80,9 @@ def classify(
     *,
     now_wall: float,
     secrets: tuple[str, ...] = (),
-) -> Failure | None:
-    """None for a success; else the error and whether it is worth retrying."""
-    if response.status < 400:
-        return None
+) -> Failure:
+    """The error of a 4xx/5xx answer and whether it is worth retrying (successes never get
+    here: describing the request masks its URL, wasted work on every good answer)."""
     error = status_error(response, request, now_wall=now_wall, secrets=secrets)
     should_retry = response.headers.get("x-should-retry", "").lower()
     if should_retry in {"true", "false"}:

@@ -163,7 +163,7 @@ def _forward(
 
     kind = "forward_backward" if backward else "forward"
     return future_response(
-        submit_training(request, model_id, kind, seq_id, work), model_id=model_id
+        submit_training(request, model_id, kind, seq_id, work, run=model), model_id=model_id
     )
 
 
@@ -249,7 +249,7 @@ async def save_weights_for_sampler(request: Request) -> Response:
         return ephemeral(body.sampling_session_seq_id)
 
     request_id = submit_training(
-        request, body.model_id, "save_weights_for_sampler", body.seq_id, work
+        request, body.model_id, "save_weights_for_sampler", body.seq_id, work, run=run
     )
     return future_response(request_id, model_id=body.model_id)
 

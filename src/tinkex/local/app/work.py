@@ -21,6 +21,7 @@ from tinkex.local.app.http import ApiError, json_response
 from tinkex.local.app.runtime import owner_of_request, runtime_of
 from tinkex.local.futures import ErrorCategory, RequestFailed, Result
 from tinkex.local.queue import Work
+from tinkex.local.store import RunRecord
 from tinkex.types import UntypedAPIFuture
 
 __all__ = ["future_response", "submit_training", "user_errors"]
@@ -46,12 +47,15 @@ def submit_training(
     work: Callable[[], Result],
     *,
     new_model: bool = False,
+    run: RunRecord | None = None,
 ) -> str:
     """Queue `work` on the model's lane (`new_model`: the request that creates it); an unknown
-    model is a 404 and a model lost in a restart a 410, never an endless wait."""
+    model is a 404 and a model lost in a restart a 410, never an endless wait. `run`: the
+    model's record when the route already fetched it with `owned_run` (not looked up again)."""
     runtime = runtime_of(request)
     if not new_model:
-        check_owner(runtime.store, owner_of_request(request), model_id)
+        if run is None:
+            check_owner(runtime.store, owner_of_request(request), model_id)
         if not runtime.workbench.is_live(model_id):
             raise ApiError(
                 410,
